@@ -1,0 +1,1 @@
+"""Destination adapters and the contract they implement."""

@@ -1,0 +1,1 @@
+"""Payload formats: parse, render and diff one content type."""

@@ -1,0 +1,1 @@
+"""The message store: every message, every stage, every attempt, never overwritten."""

@@ -1,48 +1,200 @@
-"""The running engine: channels built from config, the store, breakers, metrics.
-(Skeleton: these signatures are the contract the API, CLI and plugins code against.)"""
+"""The running engine: channels built from config, the store, breakers, outbox, sources.
+
+Everything that serves messages (the HIS API, listeners, plugin routes, the CLI's replay)
+goes through `Engine`, so storage, breakers and attribution always apply.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from datetime import timedelta
+from pathlib import Path
 
-from engine.message import Payload
-from engine.sources import Outcome, Receipt
+import pluggy
+import structlog
 
-if TYPE_CHECKING:
-    import pluggy
+from engine.attribution.rules import FaultRule
+from engine.catalogue import Catalogue
+from engine.channels import Channel, breaker_key, build_channels, destinations_by_name
+from engine.config.model import EngineConfig
+from engine.delivery import utcnow
+from engine.formats.registry import FormatRegistry
+from engine.message import Payload, StageName
+from engine.metrics import EngineMetrics
+from engine.outbox import OutboxWorker
+from engine.pipeline import Pipeline
+from engine.resilience.breaker import BreakerBoard
+from engine.sources import Outcome, Receipt, Source, SourceBinding
+from engine.store.store import MessageStore
+from engine.transports.http import HttpClients
 
-    from engine.catalogue import Catalogue
-    from engine.config.model import EngineConfig
-    from engine.metrics import EngineMetrics
-    from engine.resilience.breaker import BreakerBoard
-    from engine.store.store import MessageStore
+log = structlog.get_logger(__name__)
+
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 class UnknownChannel(LookupError):
     """No channel of that name is configured."""
 
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        super().__init__(f"no channel named {name!r}; configured channels: {', '.join(known) or 'none'}")
+
 
 class Engine:
-    config: EngineConfig
-    pm: pluggy.PluginManager
-    catalogue: Catalogue
-    store: MessageStore
-    breakers: BreakerBoard
-    metrics: EngineMetrics
+    """Build with `await Engine.start(...)`, stop with `await engine.stop()`."""
+
+    def __init__(
+        self, config: EngineConfig, pm: pluggy.PluginManager, catalogue: Catalogue,
+        store: MessageStore, base_dir: Path,
+    ) -> None:
+        self.config = config
+        self.pm = pm
+        self.catalogue = catalogue
+        self.store = store
+        self.base_dir = base_dir
+        self.metrics = EngineMetrics()
+        self.formats = FormatRegistry(catalogue.formats)
+        self.http = HttpClients()
+        self.breakers = BreakerBoard(self._breaker_settings(), on_transition=self._on_transition)
+        self.channels: dict[str, Channel] = {}
+        self.sources: list[Source] = []
+        self.outbox: OutboxWorker | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self.pipeline: Pipeline
+
+    @classmethod
+    async def start(
+        cls, config: EngineConfig, *, pm: pluggy.PluginManager, catalogue: Catalogue, base_dir: Path,
+        rules: list[FaultRule] | None = None, run_outbox: bool = True, run_sources: bool = True,
+    ) -> "Engine":
+        store = await MessageStore.open(config.store.url)
+        engine = cls(config, pm, catalogue, store, base_dir)
+        try:
+            await engine._start(rules or [], run_outbox=run_outbox, run_sources=run_sources)
+        except BaseException:
+            await engine.stop()
+            raise
+        return engine
+
+    async def _start(self, extra_rules: list[FaultRule], *, run_outbox: bool, run_sources: bool) -> None:
+        self.breakers.apply_suspensions(await self.store.suspensions())
+        self.channels = build_channels(self.config.channels, self.catalogue, self.http, self.breakers, self.base_dir)
+        self.pipeline = Pipeline(
+            channels=self.channels, store=self.store, formats=self.formats,
+            rules=[*self.catalogue.fault_rules, *extra_rules], metrics=self.metrics, pm=self.pm,
+        )
+        outbox = OutboxWorker(self.pipeline, destinations_by_name(self.channels), self.config.outbox)
+        self.pipeline.wake_outbox = outbox.wake
+        self.outbox = outbox
+        self.pm.hook.hisbridge_startup(engine=self)
+        if run_outbox:
+            outbox.start()
+            self._background.append(asyncio.create_task(self._prune_periodically(), name="prune"))
+        if run_sources:
+            await self._start_sources()
+
+    async def stop(self) -> None:
+        """Stop listeners, drain in-flight deliveries, close transports and the store."""
+        for source in reversed(self.sources):
+            await source.stop()
+        self.sources.clear()
+        if self.outbox is not None:
+            await self.outbox.stop()
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
+        if self.channels:
+            self.pm.hook.hisbridge_shutdown(engine=self)
+        for channel in self.channels.values():
+            for destination in channel.destinations:
+                await destination.adapter.aclose()
+        self.channels = {}
+        await self.http.aclose()
+        await self.store.close()
+
+    # --- messages -----------------------------------------------------------------------
+
+    def channel(self, name: str) -> Channel:
+        try:
+            return self.channels[name]
+        except KeyError:
+            raise UnknownChannel(name, sorted(self.channels)) from None
 
     async def call(self, channel: str, payload: Payload, *, caller: str) -> Outcome:
-        """Run a message through `channel` and wait for its sync destination's reply.
-
-        Async destinations of the channel are queued in the outbox; when the channel has no
-        sync destination the Outcome has status `queued` and no reply. Never raises for a
-        bad message: failures come back as an Outcome with `error` =
-        {party, rule_id, reason, remedy, destination, http_status}. Raises UnknownChannel."""
-        raise NotImplementedError
+        """Run a message through `channel`; wait for its sync destination's reply if any."""
+        return await self.pipeline.call(self.channel(channel), payload, source=f"api:{caller}")
 
     async def accept(self, channel: str, payload: Payload, *, caller: str) -> Receipt:
-        """Store a message durably and queue its deliveries; returns after the commit."""
-        raise NotImplementedError
+        """Store a message durably and queue every delivery; returns after the commit."""
+        return await self.pipeline.accept(self.channel(channel), payload, source=caller)
 
-    async def replay(self, message_id: str, *, by: str) -> str:
-        """Run a stored message's raw stage again as a new message linked by parent_id."""
-        raise NotImplementedError
+    async def replay(self, message_id: str, *, by: str) -> Outcome:
+        """Run a stored message's raw bytes again as a new message linked to the original."""
+        original = await self.store.get_message(message_id)
+        if original is None:
+            raise LookupError(f"no message {message_id}")
+        raw = await self.store.get_stage(message_id, StageName.RAW.value)
+        if raw is None:
+            raise LookupError(f"message {message_id} has no stored raw stage (storage mode metadata)")
+        return await self.pipeline.call(
+            self.channel(original.channel), raw, source=f"replay:{by}", parent_id=message_id
+        )
+
+    # --- breakers -----------------------------------------------------------------------
+
+    async def suspend(self, breaker: str, *, reason: str, by: str) -> None:
+        """Open a destination's breaker by hand; persisted, so it survives a restart."""
+        self.breakers.get(breaker)
+        await self.store.suspend(breaker, reason=reason, by=by)
+        self.breakers.suspend(breaker, reason, by)
+
+    async def resume(self, breaker: str, *, by: str) -> None:
+        self.breakers.get(breaker)
+        await self.store.resume(breaker)
+        self.breakers.resume(breaker)
+        log.info("breaker resumed by operator", breaker=breaker, by=by)
+
+    def _breaker_settings(self) -> dict:
+        settings = {}
+        for channel in self.config.channels.values():
+            for destination in channel.destinations:
+                settings.setdefault(breaker_key(destination), destination.breaker)
+        return settings
+
+    async def _on_transition(self, breaker: str, old: str, new: str, reason: str) -> None:
+        self.metrics.breaker_state(breaker, new)
+        log.warning("breaker state changed", breaker=breaker, old=old, new=new, reason=reason)
+        await self.store.record_breaker_event(breaker, old, new, reason)
+        if new == "closed" and self.outbox is not None:
+            self.outbox.wake()
+
+    # --- background ---------------------------------------------------------------------
+
+    async def _start_sources(self) -> None:
+        for channel in self.channels.values():
+            spec = channel.config.source
+            if spec.kind == "http":
+                continue
+            source_cls = self.catalogue.sources[spec.kind]
+            binding = SourceBinding(
+                channel=channel.name,
+                accept=lambda payload, c=channel, k=spec.kind: self.pipeline.accept(c, payload, source=k),
+                call=lambda payload, c=channel, k=spec.kind: self.pipeline.call(c, payload, source=k),
+            )
+            source = source_cls(source_cls.Config.model_validate(spec.config), binding)
+            await source.start()
+            self.sources.append(source)
+
+    async def _prune_periodically(self) -> None:
+        while True:
+            cutoff = utcnow() - timedelta(days=self.config.store.retention_days)
+            try:
+                pruned = await self.store.prune(older_than=cutoff)
+                if pruned:
+                    log.info("pruned finished messages", count=pruned, older_than=cutoff.isoformat())
+            except Exception:  # noqa: BLE001 - pruning is housekeeping; try again next round
+                log.exception("pruning failed")
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)

@@ -99,6 +99,9 @@ stages = Table(
     Column("body", LargeBinary),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_stages_message", "message_id"),
+    # Deleting a delivery makes the database look for its stages; without this index that
+    # is a full scan of the largest table for every delivery pruned.
+    Index("ix_stages_delivery", "delivery_id"),
 )
 
 business_keys = Table(

@@ -1,12 +1,25 @@
-"""MessageStore: the async API the pipeline, outbox, API and CLI use. (Skeleton: the
-signatures are the contract; bodies are filled in by the store work.)"""
+"""MessageStore: the async API the pipeline, outbox, API and CLI use.
+
+Writes go through one group-committing writer thread (engine.store.writer) so many concurrent
+messages share each commit and fsync; every awaited write returns only after its transaction
+is durably committed. Reads run on pooled connections in worker threads.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
+import sqlalchemy as sa
+import structlog
+
+from engine.errors import StoreError
 from engine.message import Payload, Status, Verdict
+from engine.store import reads, writes
+from engine.store.database import DEFAULT_URL, create_store_engine, utc_now
+from engine.store.migrate import migrate as migrate_schema
 from engine.store.records import (
     AttemptRecord,
     ClaimedDelivery,
@@ -15,6 +28,11 @@ from engine.store.records import (
     NewMessage,
     StageRecord,
 )
+from engine.store.writer import GroupWriter
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class MessageStore:
@@ -22,23 +40,54 @@ class MessageStore:
     concurrent messages share each commit (and fsync); every `await` on a write returns
     only after its transaction is durably committed."""
 
+    def __init__(self, url: str, *, max_group: int = 500) -> None:
+        self.url = url
+        self._reader = create_store_engine(url, "reader")
+        self._writer = GroupWriter(create_store_engine(url, "writer"), max_group=max_group)
+
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True) -> "MessageStore":
+    async def open(cls, url: str = DEFAULT_URL, *, migrate: bool = True) -> "MessageStore":
         """Connect (SQLite: WAL mode, synchronous=FULL, parent directory created) and bring
         the schema to the newest Alembic revision when `migrate`."""
-        raise NotImplementedError
+        if migrate:
+            await migrate_schema(url)
+        return cls(url)
+
+    @property
+    def write_engine(self) -> sa.Engine:
+        """The writer's engine (for instrumentation such as counting commits)."""
+        return self._writer.engine
 
     async def close(self) -> None:
-        raise NotImplementedError
+        await self._writer.close()
+        self._writer.engine.dispose()
+        self._reader.dispose()
+
+    async def _write(self, run: Callable[[sa.Connection], T], *, early: bool = False) -> T:
+        result: T = await self._writer.submit(run, early=early)
+        return result
+
+    async def _read(self, run: Callable[[sa.Connection], T]) -> T:
+        def in_thread() -> T:
+            with self._reader.connect() as connection:
+                return run(connection)
+
+        try:
+            return await asyncio.to_thread(in_thread)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"store read failed: {exc}") from exc
 
     # --- writes -------------------------------------------------------------------------
 
     async def create_message(self, message: NewMessage, *, wait: bool = True) -> dict[str, int]:
         """Insert the message, its raw stage, business keys and one delivery row per
-        destination in one transaction. Returns {destination: delivery_id}. With
-        `wait=False` the ids are returned at once and the commit happens with the next group
-        (used on the sync path, where the final write is awaited instead)."""
-        raise NotImplementedError
+        destination in one transaction. Returns {destination: delivery_id}.
+
+        With `wait=False` this returns as soon as the writer has executed the inserts (the
+        ids are then known) and the commit follows with the rest of the group. A write the
+        same caller awaits afterwards commits in the same or a later group, so awaiting it
+        proves this one committed too."""
+        return await self._write(writes.CreateMessage(message), early=not wait)
 
     async def record_attempt(
         self,
@@ -53,15 +102,22 @@ class MessageStore:
     ) -> None:
         """Append one attempt with its stages, move the delivery to its new state, and
         (when given) set the message's overall status/verdict, in one transaction."""
-        raise NotImplementedError
+        await self._write(functools.partial(
+            writes.record_attempt, message_id=message_id, attempt=attempt,
+            stage_records=list(stages), update=update, message_status=message_status,
+            message_verdict=message_verdict, keys=dict(business_keys or {}),
+        ))
 
     async def add_stages(self, message_id: str, stages: Iterable[StageRecord]) -> None:
-        raise NotImplementedError
+        await self._write(functools.partial(writes.insert_stages, message_id=message_id,
+                                            records=list(stages)))
 
     async def set_message_status(
         self, message_id: str, status: Status, verdict: Verdict | None = None
     ) -> None:
-        raise NotImplementedError
+        """Set the message's status and verdict (a None verdict clears the old one)."""
+        await self._write(functools.partial(writes.set_message_status, message_id=message_id,
+                                            status=status, verdict=verdict))
 
     # --- outbox -------------------------------------------------------------------------
 
@@ -70,59 +126,93 @@ class MessageStore:
         destinations: Iterable[str] | None = None,
     ) -> list[ClaimedDelivery]:
         """Lease up to `limit` queued async deliveries whose next_attempt_at is due (or whose
-        lease expired). Safe with several processes on PostgreSQL (FOR UPDATE SKIP LOCKED)."""
-        raise NotImplementedError
+        lease expired). Safe with several processes on PostgreSQL (FOR UPDATE SKIP LOCKED)
+        and on SQLite (the writer's BEGIN IMMEDIATE serialises claims)."""
+        return await self._write(functools.partial(
+            writes.claim_due, worker=worker, limit=limit, lease_seconds=lease_seconds,
+            now=now or utc_now(), destinations=None if destinations is None else list(destinations),
+        ))
 
     async def release(self, delivery_id: int, *, next_attempt_at: datetime) -> None:
         """Give a claimed delivery back without an attempt (its breaker is open)."""
-        raise NotImplementedError
+        await self._write(functools.partial(writes.release, delivery_id=delivery_id,
+                                            next_attempt_at=next_attempt_at))
 
-    async def requeue_expired_claims(self) -> int:
-        raise NotImplementedError
+    async def requeue_expired_claims(self, *, now: datetime | None = None) -> int:
+        """Clear every lease that has run out; returns how many were cleared."""
+        return await self._write(functools.partial(writes.requeue_expired_claims,
+                                                   now=now or utc_now()))
 
     async def queue_depths(self) -> dict[str, tuple[int, float]]:
         """{destination: (queued count, age in seconds of the oldest queued delivery)}."""
-        raise NotImplementedError
+        return await self._read(reads.queue_depths)
 
     # --- breakers and suspensions -------------------------------------------------------
 
     async def record_breaker_event(self, breaker: str, old: str, new: str, reason: str) -> None:
-        raise NotImplementedError
+        await self._write(functools.partial(writes.record_breaker_event, breaker=breaker,
+                                            old=old, new=new, reason=reason))
 
     async def suspend(self, breaker: str, *, reason: str, by: str) -> None:
-        raise NotImplementedError
+        await self._write(functools.partial(writes.suspend, breaker=breaker, reason=reason,
+                                            by=by))
 
     async def resume(self, breaker: str) -> bool:
-        raise NotImplementedError
+        return await self._write(functools.partial(writes.resume, breaker=breaker))
 
     async def suspensions(self) -> dict[str, dict[str, Any]]:
         """{breaker: {reason, suspended_by, since}}"""
-        raise NotImplementedError
+        return await self._read(reads.suspension_rows)
 
     # --- reads --------------------------------------------------------------------------
 
     async def get_message(self, message_id: str, *, with_stages: bool = False) -> MessageView | None:
-        raise NotImplementedError
+        """The message with deliveries and their attempt rows; with `with_stages`, also every
+        stage as {name, destination, attempt, step, content_type, headers, body, created_at}."""
+        return await self._read(functools.partial(reads.get_message, message_id=message_id,
+                                                  with_stages=with_stages))
 
     async def get_stage(self, message_id: str, name: str, *, delivery: str | None = None,
                         attempt: int | None = None) -> Payload | None:
         """The newest stage of that name (optionally for one destination / attempt)."""
-        raise NotImplementedError
+        return await self._read(functools.partial(
+            reads.get_stage, message_id=message_id, name=name, delivery=delivery,
+            attempt=attempt,
+        ))
 
     async def list_messages(
         self, *, channel: str | None = None, status: str | None = None, party: str | None = None,
         since: datetime | None = None, until: datetime | None = None,
         key: tuple[str, str] | None = None, limit: int = 50,
     ) -> list[MessageView]:
-        raise NotImplementedError
+        """Newest first; `since` inclusive, `until` exclusive; `key` = (name, value)."""
+        return await self._read(functools.partial(
+            reads.list_messages, channel=channel, status=status, party=party, since=since,
+            until=until, key=key, limit=limit,
+        ))
+
+    async def find_by_key(self, name: str, value: str) -> list[str]:
+        """Ids of the messages carrying business key name=value, oldest first."""
+        return await self._read(functools.partial(reads.find_by_key, name=name, value=value))
 
     async def stats(self, *, since: datetime) -> dict[str, Any]:
         """{"volume": [{channel, hour, received, failed}], "failures": [{channel, party, count}]}"""
-        raise NotImplementedError
+        return await self._read(functools.partial(reads.stats, since=since))
 
     async def audit_read(self, *, who: str, message_id: str, action: str, remote: str) -> None:
-        raise NotImplementedError
+        await self._write(functools.partial(writes.audit_read, who=who, message_id=message_id,
+                                            action=action, remote=remote))
 
     async def prune(self, *, older_than: datetime) -> int:
-        """Delete finished messages received before `older_than`; never queued/unfinished ones."""
-        raise NotImplementedError
+        """Delete finished messages received before `older_than`; never queued/unfinished ones.
+        Runs in batches so the writer keeps serving other writes in between."""
+        total = 0
+        while True:
+            deleted = await self._write(functools.partial(writes.prune_batch,
+                                                          older_than=older_than))
+            total += deleted
+            if deleted < writes.PRUNE_BATCH:
+                break
+        log.info("store pruned", messages=total)
+        return total
+

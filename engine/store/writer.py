@@ -1,0 +1,170 @@
+"""The group-commit writer: one thread, one connection, many writes per transaction.
+
+Async callers submit write operations (functions of a Connection). The writer thread takes
+everything queued (up to `max_group`), runs it in one transaction and commits once, so
+concurrent messages share each commit and its fsync. Then it resolves each caller's future
+on the caller's event loop.
+
+When any operation of a group fails, the group is rolled back and its operations are run
+again one by one, each in its own transaction, so only the faulty operation's caller gets a
+StoreError. Operations are executed in submission order, so one caller's writes commit in
+the order they were made.
+
+An *early* operation resolves its future as soon as it has executed, before the commit
+(`create_message(wait=False)`). Its result must therefore survive a re-run: an operation
+that returns generated ids must insert the same ids when run again (see `PinnedIds`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import sqlalchemy as sa
+import structlog
+
+from engine.errors import StoreError
+
+log = structlog.get_logger(__name__)
+
+WriteFunction = Callable[[sa.Connection], Any]
+DEFAULT_MAX_GROUP = 500
+
+
+@dataclass
+class _Operation:
+    run: WriteFunction
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    early: bool
+    resolved: bool = False
+
+
+_STOP = object()
+
+
+class GroupWriter:
+    def __init__(self, engine: sa.Engine, *, max_group: int = DEFAULT_MAX_GROUP) -> None:
+        self.engine = engine
+        self._max_group = max_group
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="store-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    async def submit(self, run: WriteFunction, *, early: bool = False) -> Any:
+        """Run `run(connection)` in the next group; return its result after the commit
+        (or, when `early`, once it has executed)."""
+        if self._closed:
+            raise StoreError("the message store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Operation(run, loop, future, early))
+        return await future
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+
+    # --- writer thread ------------------------------------------------------------------
+
+    def _work(self) -> None:
+        connection: sa.Connection | None = None
+        stopping = False
+        while not stopping:
+            group: list[_Operation] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)
+                if len(group) >= self._max_group:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if not group:
+                continue
+            if connection is None:
+                try:
+                    connection = self.engine.connect()
+                except Exception as exc:
+                    for operation in group:
+                        _fail(operation, exc)
+                    continue
+            self._run_group(connection, group)
+        if connection is not None:
+            connection.close()
+
+    def _run_group(self, connection: sa.Connection, group: list[_Operation]) -> None:
+        results: list[Any] = []
+        try:
+            with connection.begin():
+                for operation in group:
+                    result = operation.run(connection)
+                    results.append(result)
+                    if operation.early:
+                        _resolve(operation, result)
+        except Exception as exc:
+            if len(group) == 1:
+                _fail(group[0], exc)
+                return
+            log.warning("store group failed, retrying one by one", size=len(group),
+                        error=str(exc))
+            for operation in group:
+                self._run_alone(connection, operation)
+            return
+        for operation, result in zip(group, results):
+            _resolve(operation, result)
+
+    def _run_alone(self, connection: sa.Connection, operation: _Operation) -> None:
+        try:
+            with connection.begin():
+                result = operation.run(connection)
+        except Exception as exc:
+            _fail(operation, exc)
+            return
+        _resolve(operation, result)
+
+
+def _resolve(operation: _Operation, result: Any) -> None:
+    if operation.resolved:
+        return
+    operation.resolved = True
+    _call_in_loop(operation, _set_result, operation.future, result)
+
+
+def _fail(operation: _Operation, exc: Exception) -> None:
+    if operation.resolved:
+        # An early caller already has its result; its next awaited write will fail too.
+        log.error("store write failed after its caller moved on", error=str(exc))
+        return
+    operation.resolved = True
+    error = exc if isinstance(exc, StoreError) else StoreError(f"store write failed: {exc}")
+    error.__cause__ = exc if error is not exc else None
+    _call_in_loop(operation, _set_exception, operation.future, error)
+
+
+def _call_in_loop(operation: _Operation, callback: Callable[..., None], *args: Any) -> None:
+    try:
+        operation.loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        log.warning("store caller's event loop is closed; result dropped")
+
+
+def _set_result(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)

@@ -1,0 +1,310 @@
+"""Write operations run by the group-commit writer. Each takes the writer's Connection
+inside an open transaction and must not commit; plain Core statements only."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from engine.message import UNFINISHED, Delivery, Payload, StageName, Status, Verdict
+from engine.store.database import to_db_time, utc_now
+from engine.store.records import (
+    AttemptRecord,
+    ClaimedDelivery,
+    DeliveryUpdate,
+    NewMessage,
+    StageRecord,
+)
+from engine.store.schema import (
+    attempts,
+    breaker_events,
+    business_keys,
+    deliveries,
+    messages,
+    payload_reads,
+    stages,
+    suspensions,
+)
+
+PRUNE_BATCH = 500
+
+
+def verdict_columns(verdict: Verdict | None) -> dict[str, Any]:
+    if verdict is None:
+        return {"party": None, "rule_id": None, "reason": None}
+    return {"party": str(verdict.party), "rule_id": verdict.rule_id, "reason": verdict.reason}
+
+
+def _finished_at(status: Status, now: datetime) -> datetime | None:
+    return None if status in UNFINISHED else now
+
+
+class CreateMessage:
+    """Insert a message with its raw stage, business keys and deliveries.
+
+    The delivery ids of the first successful run are pinned and reused if the writer runs
+    the operation again (after a failed group), because an early caller already has them."""
+
+    def __init__(self, message: NewMessage) -> None:
+        self.message = message
+        self._pinned: dict[str, int] | None = None
+
+    def __call__(self, connection: sa.Connection) -> dict[str, int]:
+        message, now = self.message, utc_now()
+        connection.execute(messages.insert().values(
+            id=message.id, channel=message.channel, source=message.source,
+            correlation_key=message.correlation_key, parent_id=message.parent_id,
+            received_at=to_db_time(message.received_at), content_type=message.content_type,
+            status=str(message.status), finished_at=_finished_at(message.status, now),
+            **verdict_columns(message.verdict),
+        ))
+        if message.raw is not None:
+            insert_stages(connection, message.id, [StageRecord(StageName.RAW, message.raw)], now)
+        insert_business_keys(connection, message.id, message.business_keys)
+        ids: dict[str, int] = {}
+        for new in message.deliveries:
+            values: dict[str, Any] = dict(
+                message_id=message.id, destination=new.destination, delivery=str(new.delivery),
+                status=str(new.status), attempts=0, created_at=now, updated_at=now,
+            )
+            if self._pinned is not None:
+                values["id"] = self._pinned[new.destination]
+            ids[new.destination] = connection.execute(
+                deliveries.insert().values(**values).returning(deliveries.c.id)
+            ).scalar_one()
+        self._pinned = ids
+        return ids
+
+
+def insert_stages(
+    connection: sa.Connection, message_id: str, records: Iterable[StageRecord],
+    now: datetime | None = None,
+) -> None:
+    now = now or utc_now()
+    rows = [
+        dict(
+            message_id=message_id, delivery_id=record.delivery_id, attempt=record.attempt,
+            step=record.step, name=str(record.name), content_type=record.payload.content_type,
+            headers=dict(record.payload.headers), body=record.payload.body, created_at=now,
+        )
+        for record in records
+    ]
+    if rows:
+        connection.execute(stages.insert(), rows)
+
+
+def insert_business_keys(connection: sa.Connection, message_id: str, keys: dict[str, str]) -> None:
+    if not keys:
+        return
+    rows = [dict(message_id=message_id, name=name, value=value) for name, value in keys.items()]
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    connection.execute(insert(business_keys).on_conflict_do_nothing(), rows)
+
+
+def set_message_status(
+    connection: sa.Connection, message_id: str, status: Status, verdict: Verdict | None
+) -> None:
+    result = connection.execute(
+        messages.update().where(messages.c.id == message_id).values(
+            status=str(status), finished_at=_finished_at(status, utc_now()),
+            **verdict_columns(verdict),
+        )
+    )
+    if result.rowcount == 0:
+        raise LookupError(f"no message {message_id}")
+
+
+def record_attempt(
+    connection: sa.Connection, *, message_id: str, attempt: AttemptRecord,
+    stage_records: list[StageRecord], update: DeliveryUpdate, message_status: Status | None,
+    message_verdict: Verdict | None, keys: dict[str, str] | None,
+) -> None:
+    now = utc_now()
+    connection.execute(attempts.insert().values(
+        delivery_id=attempt.delivery_id, number=attempt.number,
+        started_at=to_db_time(attempt.started_at), duration_ms=attempt.duration_ms,
+        outcome=attempt.outcome, http_status=attempt.http_status, ack_code=attempt.ack_code,
+        error=attempt.error, replay_of=attempt.replay_of,
+        party=verdict_columns(attempt.verdict)["party"],
+        rule_id=verdict_columns(attempt.verdict)["rule_id"],
+    ))
+    insert_stages(connection, message_id, stage_records, now)
+    result = connection.execute(
+        deliveries.update().where(deliveries.c.id == update.delivery_id).values(
+            status=str(update.status), attempts=update.attempts,
+            next_attempt_at=_optional_time(update.next_attempt_at),
+            claimed_by=None, claimed_until=None, updated_at=now,
+            **verdict_columns(update.verdict),
+        )
+    )
+    if result.rowcount == 0:
+        raise LookupError(f"no delivery {update.delivery_id}")
+    if message_status is not None:
+        set_message_status(connection, message_id, message_status, message_verdict)
+    insert_business_keys(connection, message_id, keys or {})
+
+
+def _optional_time(moment: datetime | None) -> datetime | None:
+    return None if moment is None else to_db_time(moment)
+
+
+# --- outbox ---------------------------------------------------------------------------
+
+
+def claim_due(
+    connection: sa.Connection, *, worker: str, limit: int, lease_seconds: float,
+    now: datetime, destinations: list[str] | None,
+) -> list[ClaimedDelivery]:
+    now = to_db_time(now)
+    due = (
+        sa.select(deliveries.c.id)
+        .where(
+            deliveries.c.delivery == str(Delivery.ASYNC),
+            deliveries.c.status == str(Status.QUEUED),
+            sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
+            sa.or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now),
+        )
+        .order_by(deliveries.c.id)
+        .limit(limit)
+    )
+    if destinations is not None:
+        due = due.where(deliveries.c.destination.in_(destinations))
+    if connection.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list(connection.execute(due).scalars())
+    if not ids:
+        return []
+    connection.execute(
+        deliveries.update().where(deliveries.c.id.in_(ids)).values(
+            claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds),
+            updated_at=utc_now(),
+        )
+    )
+    rows = connection.execute(
+        sa.select(
+            deliveries.c.id, deliveries.c.message_id, deliveries.c.destination,
+            deliveries.c.attempts, messages.c.channel, messages.c.received_at,
+            messages.c.content_type,
+        )
+        .join(messages, messages.c.id == deliveries.c.message_id)
+        .where(deliveries.c.id.in_(ids))
+        .order_by(deliveries.c.id)
+    ).all()
+    return [
+        ClaimedDelivery(
+            delivery_id=row.id, message_id=row.message_id, channel=row.channel,
+            destination=row.destination, attempts=row.attempts,
+            received_at=to_db_time(row.received_at), content_type=row.content_type,
+            transformed=newest_stage(connection, row.message_id, StageName.TRANSFORMED,
+                                     delivery_id=row.id),
+            raw=newest_stage(connection, row.message_id, StageName.RAW),
+        )
+        for row in rows
+    ]
+
+
+def newest_stage(
+    connection: sa.Connection, message_id: str, name: str, *, delivery_id: int | None = None
+) -> Payload | None:
+    """The newest stage `name` of a message; with `delivery_id`, one written for that
+    delivery wins over one written for the whole message."""
+    query = sa.select(stages.c.body, stages.c.content_type, stages.c.headers).where(
+        stages.c.message_id == message_id, stages.c.name == name
+    )
+    if delivery_id is not None:
+        query = query.where(
+            sa.or_(stages.c.delivery_id == delivery_id, stages.c.delivery_id.is_(None))
+        ).order_by(stages.c.delivery_id.is_(None))
+    row = connection.execute(query.order_by(stages.c.id.desc()).limit(1)).first()
+    return None if row is None else stage_payload(row)
+
+
+def stage_payload(row: Any) -> Payload:
+    return Payload(body=row.body or b"", content_type=row.content_type,
+                   headers=dict(row.headers or {}))
+
+
+def release(connection: sa.Connection, delivery_id: int, next_attempt_at: datetime) -> None:
+    connection.execute(
+        deliveries.update().where(deliveries.c.id == delivery_id).values(
+            claimed_by=None, claimed_until=None, next_attempt_at=to_db_time(next_attempt_at),
+            updated_at=utc_now(),
+        )
+    )
+
+
+def requeue_expired_claims(connection: sa.Connection, now: datetime) -> int:
+    result = connection.execute(
+        deliveries.update()
+        .where(deliveries.c.claimed_until.is_not(None),
+               deliveries.c.claimed_until <= to_db_time(now))
+        .values(claimed_by=None, claimed_until=None, updated_at=utc_now())
+    )
+    return result.rowcount
+
+
+# --- breakers, suspensions, audit -------------------------------------------------------
+
+
+def record_breaker_event(
+    connection: sa.Connection, breaker: str, old: str, new: str, reason: str
+) -> None:
+    connection.execute(breaker_events.insert().values(
+        breaker=breaker, old_state=old, new_state=new, reason=reason, at=utc_now()
+    ))
+
+
+def suspend(connection: sa.Connection, breaker: str, reason: str, by: str) -> None:
+    """Suspend a breaker; suspending it again updates the reason but keeps `since`."""
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(suspensions).values(
+        breaker=breaker, reason=reason, suspended_by=by, since=utc_now()
+    )
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=[suspensions.c.breaker],
+        set_={"reason": statement.excluded.reason,
+              "suspended_by": statement.excluded.suspended_by},
+    ))
+
+
+def resume(connection: sa.Connection, breaker: str) -> bool:
+    result = connection.execute(suspensions.delete().where(suspensions.c.breaker == breaker))
+    return result.rowcount > 0
+
+
+def audit_read(connection: sa.Connection, who: str, message_id: str, action: str,
+               remote: str) -> None:
+    connection.execute(payload_reads.insert().values(
+        who=who, at=utc_now(), message_id=message_id, action=action, remote=remote
+    ))
+
+
+# --- retention ------------------------------------------------------------------------
+
+
+def prune_batch(connection: sa.Connection, older_than: datetime) -> int:
+    """Delete up to PRUNE_BATCH finished messages received before `older_than`."""
+    unfinished = [str(status) for status in UNFINISHED]
+    open_delivery = sa.exists().where(
+        deliveries.c.message_id == messages.c.id, deliveries.c.status.in_(unfinished)
+    )
+    ids = list(connection.execute(
+        sa.select(messages.c.id)
+        .where(messages.c.received_at < to_db_time(older_than),
+               messages.c.status.not_in(unfinished), ~open_delivery)
+        .limit(PRUNE_BATCH)
+    ).scalars())
+    if not ids:
+        return 0
+    # Children first, explicitly: the same statements on every backend, no reliance on
+    # ON DELETE CASCADE being enforced.
+    delivery_ids = sa.select(deliveries.c.id).where(deliveries.c.message_id.in_(ids))
+    connection.execute(attempts.delete().where(attempts.c.delivery_id.in_(delivery_ids)))
+    connection.execute(stages.delete().where(stages.c.message_id.in_(ids)))
+    connection.execute(business_keys.delete().where(business_keys.c.message_id.in_(ids)))
+    connection.execute(deliveries.delete().where(deliveries.c.message_id.in_(ids)))
+    connection.execute(messages.delete().where(messages.c.id.in_(ids)))
+    return len(ids)

@@ -1,0 +1,128 @@
+"""Which format reads a payload, and flattening/rendering that never fails.
+
+A payload's format is chosen by its content type (exact media type, then a structured
+suffix such as `+json`/`+xml`), else by sniffing the body, else text. A body that is not
+valid in its format is flattened and rendered as text instead, so a malformed payload is
+still shown line by line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Mapping
+
+import structlog
+
+from engine.errors import PluginError
+from engine.formats.base import PayloadFormat
+from engine.formats.text_format import TextFormat, TextualFormat, charset_of, decode_declared, media_type_of
+from engine.message import Payload
+
+if TYPE_CHECKING:
+    import pluggy
+
+log = structlog.get_logger(__name__)
+
+_SUFFIX_TYPES = {"+json": "application/json", "+xml": "application/xml"}
+
+
+@dataclass(frozen=True)
+class Flattened:
+    """The pairs of one payload and the format that produced them (text after a fallback)."""
+
+    format: PayloadFormat
+    pairs: list[tuple[str, str]]
+    fell_back: bool = False
+
+
+class FormatRegistry:
+    def __init__(self, formats: Mapping[str, PayloadFormat]) -> None:
+        self._formats = dict(formats)
+        self._text = self._formats.setdefault("text", TextFormat())
+        self._by_type = {
+            content_type: fmt for fmt in self._formats.values() for content_type in fmt.content_types
+        }
+
+    @classmethod
+    def from_plugin_manager(cls, pm: pluggy.PluginManager) -> "FormatRegistry":
+        """Collect `hisbridge_register_formats`; a name given by two plugins is a PluginError."""
+        formats: dict[str, PayloadFormat] = {}
+        owners: dict[str, str] = {}
+        for impl in pm.hook.hisbridge_register_formats.get_hookimpls():
+            for fmt in impl.function() or []:
+                if fmt.name in formats:
+                    raise PluginError(
+                        f"payload format {fmt.name!r} is registered by both "
+                        f"{owners[fmt.name]} and {impl.plugin_name}"
+                    )
+                formats[fmt.name] = fmt
+                owners[fmt.name] = impl.plugin_name
+        return cls(formats)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._formats)
+
+    def get(self, name: str) -> PayloadFormat:
+        try:
+            return self._formats[name]
+        except KeyError:
+            raise KeyError(f"unknown format {name!r}; known: {', '.join(self.names)}") from None
+
+    def for_payload(self, payload: Payload) -> PayloadFormat:
+        media_type = media_type_of(payload.content_type)
+        if media_type in self._by_type:
+            return self._by_type[media_type]
+        for suffix, base_type in _SUFFIX_TYPES.items():
+            if media_type.endswith(suffix) and base_type in self._by_type:
+                return self._by_type[base_type]
+        for fmt in self._formats.values():
+            if fmt is not self._text and fmt.sniff(payload.body):
+                return fmt
+        return self._text
+
+    def flatten(self, payload: Payload, *, format: str | None = None) -> Flattened:
+        """Pairs of `payload` in its format (or the named one), falling back to text."""
+        fmt = self.get(format) if format else self.for_payload(payload)
+        try:
+            return Flattened(fmt, list(flatten_with(fmt, payload)))
+        except ValueError as exc:
+            log.debug("payload_not_in_format", format=fmt.name, error=str(exc))
+            return Flattened(self._text, list(flatten_with(self._text, payload)), fell_back=True)
+
+    def render(self, payload: Payload, *, format: str | None = None) -> tuple[PayloadFormat, str]:
+        """A readable rendering, falling back to the text itself when the body is malformed."""
+        fmt = self.get(format) if format else self.for_payload(payload)
+        try:
+            return fmt, render_with(fmt, payload)
+        except ValueError as exc:
+            log.debug("payload_not_in_format", format=fmt.name, error=str(exc))
+            return self._text, render_with(self._text, payload)
+
+
+def decoded_text(fmt: TextualFormat, payload: Payload) -> str:
+    """The payload as text: the content type's charset when declared, else the format's own
+    decoding (declaration, byte-order mark, UTF-8, GB18030)."""
+    charset = charset_of(payload.content_type)
+    return decode_declared(payload.body, charset) if charset else fmt.decode(payload.body)
+
+
+def _utf8_body(payload: Payload) -> bytes:
+    """The body re-encoded as UTF-8 when the content type declares another charset, for
+    formats that only take bytes."""
+    charset = charset_of(payload.content_type)
+    if charset is None or charset.replace("-", "").replace("_", "") == "utf8":
+        return payload.body
+    return decode_declared(payload.body, charset).encode("utf-8")
+
+
+def flatten_with(fmt: PayloadFormat, payload: Payload) -> Iterable[tuple[str, str]]:
+    if isinstance(fmt, TextualFormat):
+        return fmt.flatten_text(decoded_text(fmt, payload))
+    return fmt.flatten(_utf8_body(payload))
+
+
+def render_with(fmt: PayloadFormat, payload: Payload) -> str:
+    if isinstance(fmt, TextualFormat):
+        return fmt.render_text(decoded_text(fmt, payload))
+    return fmt.render(_utf8_body(payload))

@@ -1,0 +1,82 @@
+"""The HIS-facing HTTP API: a plain Starlette app over one running `Engine`.
+
+Routes (all JSON; every error is `{"error": {"code", "reason", ...}}`):
+
+    POST /api/v1/channels/{channel}                 his, operator   run a message
+    GET  /api/v1/messages/{id}                      his, operator   status, no payloads
+    GET  /api/v1/messages                           operator        listing, keys masked
+    GET  /api/v1/messages/{id}/stages[/{name}]      operator        payloads, audited
+    POST /api/v1/messages/{id}/replay               operator
+    GET  /api/v1/breakers                           operator
+    POST /api/v1/breakers/{name}/suspend|resume     operator
+    GET  /healthz  /readyz  /metrics                no token
+    *    /api/v1/...                                his, operator   plugin routes
+
+No middleware stack runs on the hot path: authentication is a wrapper on each core
+endpoint, and only plugin routes sit behind the ASGI auth middleware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount, Route
+
+from engine.api.auth import ANY_ROLE, OPERATOR_ONLY, BearerAuth, CallerEndpoint, TokenTable, guarded
+from engine.api.responses import http_exception, unexpected_exception
+from engine.api.routes_channels import ChannelEndpoint
+from engine.api.routes_messages import MessageEndpoints
+from engine.api.routes_operations import BreakerEndpoints, ProbeEndpoints
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(engine: Engine, *, tokens: list[tuple[str, str, str]]) -> Starlette:
+    """The API app for `engine`. `tokens` are (name, role, plaintext token) triples with
+    role `his` or `operator`; only their SHA-256 hashes are kept."""
+    table = TokenTable(tokens)
+    channels = ChannelEndpoint(engine)
+    messages = MessageEndpoints(engine)
+    breakers = BreakerEndpoints(engine)
+    probes = ProbeEndpoints(engine)
+
+    def route(path: str, endpoint: CallerEndpoint, methods: list[str], roles: frozenset[str]) -> Route:
+        return Route(API_PREFIX + path, guarded(table, roles, endpoint), methods=methods)
+
+    routes: list[BaseRoute] = [
+        route("/channels/{channel}", channels.post, ["POST"], ANY_ROLE),
+        route("/messages", messages.listing, ["GET"], OPERATOR_ONLY),
+        route("/messages/{message_id}", messages.status, ["GET"], ANY_ROLE),
+        route("/messages/{message_id}/stages", messages.stages, ["GET"], OPERATOR_ONLY),
+        route("/messages/{message_id}/stages/{name}", messages.stage, ["GET"], OPERATOR_ONLY),
+        route("/messages/{message_id}/replay", messages.replay, ["POST"], OPERATOR_ONLY),
+        route("/breakers", breakers.listing, ["GET"], OPERATOR_ONLY),
+        route("/breakers/{name}/suspend", breakers.suspend, ["POST"], OPERATOR_ONLY),
+        route("/breakers/{name}/resume", breakers.resume, ["POST"], OPERATOR_ONLY),
+        Route("/healthz", probes.healthz, methods=["GET"]),
+        Route("/readyz", probes.readyz, methods=["GET"]),
+        Route("/metrics", probes.metrics, methods=["GET"]),
+    ]
+    plugin_routes = _plugin_routes(engine)
+    if plugin_routes:
+        routes.append(
+            Mount(API_PREFIX, routes=plugin_routes, middleware=[Middleware(BearerAuth, tokens=table)])
+        )
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_exception, Exception: unexpected_exception},
+    )
+    app.state.engine = engine
+    return app
+
+
+def _plugin_routes(engine: Engine) -> list[BaseRoute]:
+    contributed: Iterable[list[BaseRoute] | None] = engine.pm.hook.hisbridge_register_routes(engine=engine)
+    return [route for routes in contributed if routes for route in routes]

@@ -1,0 +1,390 @@
+"""Load and validate everything under conf/ before the daemon starts.
+
+Layout: `conf/hisbridge.yaml` holds the daemon settings (store, api, outbox, logging) and
+`conf/channels/*.yaml` one channel each, whose `name` defaults to the file stem. Every
+problem is collected and reported at once as `file: config.path: message`, e.g.
+`conf/channels/demo.yaml: channels.demo.destinations[0].config.timeout: must be > 0`.
+
+Paths in the config are relative to the *base dir*, the directory that contains the conf dir
+(the project or working directory): a relative SQLite `store.url` is made absolute at load,
+and `$file` secrets are resolved against it (see `base_dir()`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, TypeVar
+
+import structlog
+import yaml
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from engine.adapters.base import AdapterConfig
+from engine.catalogue import Catalogue
+from engine.config import secrets
+from engine.config.model import (
+    ApiSettings,
+    ChannelConfig,
+    DestinationConfig,
+    EngineConfig,
+    ProcessorSpec,
+    SourceSpec,
+)
+from engine.errors import ConfigError
+from engine.message import Delivery
+from engine.processors import ProcessorConfig
+from engine.sources import SourceConfig
+
+log = structlog.get_logger(__name__)
+
+DAEMON_FILE = "hisbridge.yaml"
+CHANNELS_DIR = "channels"
+ENGINE_API_SOURCE = "http"
+"""Source kind served by the engine's own HTTP API; needs no registered Source class."""
+
+
+def base_dir(conf_dir: Path) -> Path:
+    """The directory relative config paths (SQLite files, `$file` secrets) start from."""
+    return conf_dir.resolve().parent
+
+
+def load_config(conf_dir: Path, *, catalogue: Catalogue | None = None) -> EngineConfig:
+    """Read and validate conf_dir; raise ConfigError listing every problem.
+
+    With a catalogue, also check that adapter, source and processor names are registered,
+    that their `config:` blocks match their schemas, that destination names are unique
+    across channels and that no channel has more than one sync destination.
+    The returned config's `store.url` is absolute for SQLite files.
+    """
+    problems: list[str] = []
+    if not conf_dir.is_dir():
+        raise ConfigError([f"{conf_dir}: config directory not found (use --conf or HISBRIDGE_CONF)"])
+    daemon = _load_daemon(conf_dir / DAEMON_FILE, problems)
+    channels = _load_channels(conf_dir / CHANNELS_DIR, problems)
+    if catalogue is not None:
+        _check_against_catalogue(channels, catalogue, base_dir(conf_dir), problems)
+    if problems or daemon is None:
+        raise ConfigError(problems)
+    resolved_store = daemon.store.model_copy(
+        update={"url": resolve_store_url(daemon.store.url, base_dir(conf_dir))}
+    )
+    config = daemon.model_copy(
+        update={"store": resolved_store, "channels": {c.config.name: c.config for c in channels}}
+    )
+    log.debug("config loaded", conf_dir=str(conf_dir), channels=sorted(config.channels))
+    return config
+
+
+@dataclass(frozen=True)
+class _LoadedChannel:
+    file: Path
+    config: ChannelConfig
+
+
+def _load_daemon(path: Path, problems: list[str]) -> EngineConfig | None:
+    if not path.is_file():
+        problems.append(f"{path}: not found (the daemon settings file; see docs/reference/config.md)")
+        return None
+    data = _read_yaml(path, problems)
+    if data is None:
+        return None
+    if "channels" in data:
+        problems.append(
+            f"{path}: channels: declare each channel in its own file under "
+            f"{path.parent / CHANNELS_DIR}/"
+        )
+        return None
+    try:
+        return EngineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(f"{path}: {line}" for line in describe_validation_error(exc))
+        return None
+
+
+def _load_channels(channels_dir: Path, problems: list[str]) -> list[_LoadedChannel]:
+    if not channels_dir.is_dir():
+        return []
+    loaded: dict[str, _LoadedChannel] = {}
+    files = sorted([*channels_dir.glob("*.yaml"), *channels_dir.glob("*.yml")])
+    for path in files:
+        data = _read_yaml(path, problems)
+        if data is None:
+            continue
+        name = data.setdefault("name", path.stem)
+        prefix = f"channels.{name}" if isinstance(name, str) else f"channels.{path.stem}"
+        try:
+            channel = ChannelConfig.model_validate(data)
+        except ValidationError as exc:
+            problems.extend(f"{path}: {line}" for line in describe_validation_error(exc, prefix))
+            continue
+        if channel.name in loaded:
+            problems.append(
+                f"{path}: {prefix}.name: channel {channel.name!r} is already declared in "
+                f"{loaded[channel.name].file}"
+            )
+            continue
+        loaded[channel.name] = _LoadedChannel(path, channel)
+    return list(loaded.values())
+
+
+def _read_yaml(path: Path, problems: list[str]) -> dict[str, Any] | None:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problems.append(f"{where}: YAML syntax error: {exc.problem or exc.context}")
+        return None
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}: cannot read: {exc}")
+        return None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        problems.append(f"{path}: must be a mapping of settings, got {type(data).__name__}")
+        return None
+    return data
+
+
+# --- checks that need the registered plugins ---------------------------------------------
+
+
+def _check_against_catalogue(
+    channels: list[_LoadedChannel], catalogue: Catalogue, base: Path, problems: list[str]
+) -> None:
+    declared_in: dict[str, str] = {}
+    for loaded in channels:
+        channel, file = loaded.config, loaded.file
+        prefix = f"channels.{channel.name}"
+        problems.extend(
+            f"{file}: {line}" for line in _source_problems(catalogue, channel.source, prefix, base)
+        )
+        for index, spec in enumerate(channel.processors):
+            problems.extend(
+                f"{file}: {line}"
+                for line in _processor_problems(catalogue, spec, f"{prefix}.processors[{index}]", base)
+            )
+        sync_names = []
+        for index, destination in enumerate(channel.destinations):
+            path = f"{prefix}.destinations[{index}]"
+            if destination.name in declared_in:
+                problems.append(
+                    f"{file}: {path}.name: destination {destination.name!r} is already declared "
+                    f"in channel {declared_in[destination.name]}; destination names are unique "
+                    f"across channels"
+                )
+            declared_in.setdefault(destination.name, channel.name)
+            adapter = catalogue.adapters.get(destination.adapter)
+            if adapter is None:
+                problems.append(
+                    f"{file}: {path}.adapter: unknown adapter {destination.adapter!r} "
+                    f"(known: {_names(catalogue.adapters)})"
+                )
+                continue
+            problems.extend(
+                f"{file}: {line}"
+                for line in _schema_problems(adapter.Config, destination.config, f"{path}.config", base)
+            )
+            if delivery_of(catalogue, destination) is Delivery.SYNC:
+                sync_names.append(destination.name)
+        if len(sync_names) > 1:
+            problems.append(
+                f"{file}: {prefix}.destinations: at most one sync destination per channel, "
+                f"found {len(sync_names)}: {', '.join(sync_names)} (set `delivery: async` on the others)"
+            )
+
+
+def _source_problems(
+    catalogue: Catalogue, source: SourceSpec, prefix: str, base: Path
+) -> list[str]:
+    source_class = catalogue.sources.get(source.kind)
+    if source_class is not None:
+        return _schema_problems(source_class.Config, source.config, f"{prefix}.source.config", base)
+    if source.kind == ENGINE_API_SOURCE:
+        return _schema_problems(SourceConfig, source.config, f"{prefix}.source.config", base)
+    known = _names([*catalogue.sources, ENGINE_API_SOURCE])
+    return [f"{prefix}.source.kind: unknown source kind {source.kind!r} (known: {known})"]
+
+
+def _processor_problems(
+    catalogue: Catalogue, spec: ProcessorSpec, path: str, base: Path
+) -> list[str]:
+    processor = catalogue.processors.get(spec.name)
+    if processor is None:
+        return [f"{path}.name: unknown processor {spec.name!r} (known: {_names(catalogue.processors)})"]
+    return _schema_problems(processor.Config, spec.config, f"{path}.config", base)
+
+
+def _schema_problems(
+    schema: type[BaseModel], data: dict[str, Any], path: str, base: Path
+) -> list[str]:
+    try:
+        schema.model_validate(data, context={"base_dir": base})
+    except ValidationError as exc:
+        return describe_validation_error(exc, path)
+    return []
+
+
+def _names(items: Iterable[str]) -> str:
+    return ", ".join(sorted(items)) or "(none registered)"
+
+
+# --- what the runtime uses once the config is valid ---------------------------------------
+
+
+def delivery_of(catalogue: Catalogue, destination: DestinationConfig) -> Delivery:
+    """The destination's `delivery:` override, else its adapter's declared default."""
+    return destination.delivery or catalogue.adapters[destination.adapter].delivery
+
+
+def adapter_config(
+    catalogue: Catalogue, destination: DestinationConfig, base_dir: Path | None = None
+) -> AdapterConfig:
+    """The destination's `config:` block validated into its adapter's Config model.
+
+    SecretRef fields stay references; the adapter resolves them with `secrets.resolve`.
+    Validation runs with context `{"base_dir": base_dir}` so a Config validator can make a
+    relative file path (a certificate, a key) absolute."""
+    adapter = catalogue.adapters[destination.adapter]
+    path = f"destinations.{destination.name}.config"
+    return _validated(adapter.Config, destination.config, path, base_dir)
+
+
+def source_config(
+    catalogue: Catalogue, channel: ChannelConfig, base_dir: Path | None = None
+) -> SourceConfig:
+    """The channel's `source.config` validated into its source kind's Config model."""
+    source_class = catalogue.sources.get(channel.source.kind)
+    schema = source_class.Config if source_class else SourceConfig
+    path = f"channels.{channel.name}.source.config"
+    return _validated(schema, channel.source.config, path, base_dir)
+
+
+def processor_config(
+    catalogue: Catalogue, spec: ProcessorSpec, base_dir: Path | None = None
+) -> ProcessorConfig:
+    """A processor spec's `config` validated into the processor's Config model."""
+    processor = catalogue.processors[spec.name]
+    return _validated(processor.Config, spec.config, f"processors.{spec.name}.config", base_dir)
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _validated(
+    schema: type[_Model], data: dict[str, Any], path: str, base_dir: Path | None
+) -> _Model:
+    try:
+        return schema.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, path)) from None
+
+
+def resolve_tokens(api: ApiSettings, base_dir: Path) -> list[tuple[str, str, str]]:
+    """(name, role, token) for every API token, secrets resolved. Raises ConfigError listing
+    every token that cannot be resolved and any token value given to two names."""
+    resolved: list[tuple[str, str, str]] = []
+    problems: list[str] = []
+    for index, token in enumerate(api.tokens):
+        try:
+            value = secrets.resolve(token.token, base_dir)
+        except ConfigError as exc:
+            problems.extend(f"api.tokens[{index}].token: {problem}" for problem in exc.problems)
+            continue
+        for other_name, _, other_value in resolved:
+            if other_value == value:
+                problems.append(
+                    f"api.tokens[{index}].token: same value as token {other_name!r}; "
+                    f"give each caller its own token"
+                )
+        resolved.append((token.name, token.role, value))
+    if problems:
+        raise ConfigError(problems)
+    return resolved
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a file-backed SQLite URL; None for other URLs and `:memory:`."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
+def resolve_store_url(url: str, base_dir: Path) -> str:
+    """A SQLite URL with a relative file path made absolute under `base_dir`;
+    other URLs unchanged. `sqlite:///var/hisbridge.db` → `sqlite:////<base>/var/hisbridge.db`."""
+    database = sqlite_file(url)
+    if database is None or database.is_absolute():
+        return url
+    return make_url(url).set(database=str(base_dir / database)).render_as_string(hide_password=False)
+
+
+# --- pydantic errors in config words ------------------------------------------------------
+
+_MESSAGES = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+    "missing": "is required",
+    "extra_forbidden": "unknown setting (check the spelling; see docs/reference)",
+    "string_pattern_mismatch": "must match the pattern {pattern}",
+    "string_too_short": "must be at least {min_length} characters",
+    "string_too_long": "must be at most {max_length} characters",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} item(s)",
+    "literal_error": "must be one of {expected}",
+    "enum": "must be one of {expected}",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "url_parsing": "must be a URL",
+    "url_scheme": "URL scheme must be {expected_schemes}",
+}
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = "") -> list[str]:
+    """One `dotted.path[0].field: message` line per pydantic error, prefixed with `prefix`."""
+    return [
+        f"{_path(prefix, error['loc'])}: {_message(error)}"
+        for error in exc.errors(include_url=False)
+    ]
+
+
+def _path(prefix: str, loc: tuple[int | str, ...]) -> str:
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def _message(error: Any) -> str:
+    context = error.get("ctx") or {}
+    if error["type"] in {"model_type", "model_attributes_type"} and context.get("class_name") == "SecretRef":
+        return secrets.SECRET_HINT
+    if error["type"] == "value_error":
+        return str(context.get("error", error["msg"]))
+    template = _MESSAGES.get(error["type"])
+    if template is None:
+        return error["msg"][:1].lower() + error["msg"][1:]
+    try:
+        return template.format(**context)
+    except KeyError:
+        return error["msg"]

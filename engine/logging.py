@@ -1,0 +1,151 @@
+"""Logging for entry points only: JSON lines in the daemon, readable lines in the CLI.
+
+Every other module does `log = structlog.get_logger(__name__)` and binds per-message context
+with `structlog.contextvars.bound_contextvars(message_id=..., channel=...)`. Records from
+stdlib loggers (httpx, zeep, SQLAlchemy, uvicorn) pass through the same processors, and the
+PHI redaction processor runs last before rendering, so no renderer ever sees a full ID
+number, mobile number or a configured field's value (names, phones).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from functools import lru_cache
+from typing import Any, Iterable, TextIO
+
+import structlog
+from structlog.types import EventDict, Processor, WrappedLogger
+
+from engine.config.model import LoggingSettings
+
+# 18-digit resident ID: 6-digit region, 8-digit birth date, 3-digit sequence, check digit/X.
+_ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
+# Mainland mobile number, optionally with the +86/86 country code.
+_MOBILE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+_CHATTY_LIBRARIES = ("httpx", "httpcore", "zeep", "sqlalchemy", "aiosqlite", "asyncio", "urllib3")
+_HANDLER_MARK = "_hisbridge_handler"
+
+
+def mask_value(value: str) -> str:
+    """Keep the first character, hide the rest: `张三` → `张*`."""
+    return value[:1] + "*" * (len(value) - 1) if len(value) > 1 else "*" * len(value)
+
+
+@lru_cache(maxsize=32)
+def _field_patterns(fields: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    if not fields:
+        return ()
+    names = "|".join(re.escape(field) for field in fields)
+    quoted_json = re.compile(
+        rf'(\\?"(?:{names})\\?"\s*:\s*\\?")((?:[^"\\]|\\[^"])*?)(\\?")', re.IGNORECASE
+    )
+    xml_element = re.compile(rf"(<(?:{names})>)([^<]*)(</)", re.IGNORECASE)
+    key_value = re.compile(rf"(\b(?:{names})=)([^\s&,;|]+)()", re.IGNORECASE)
+    return quoted_json, xml_element, key_value
+
+
+def redact(text: str, fields: Iterable[str]) -> str:
+    """`text` with ID numbers, mobile numbers and the values of `fields` masked.
+
+    Field values are recognised in JSON (`"psn_name":"张三"`, also when escaped inside
+    another JSON string), XML (`<psn_name>张三</psn_name>`) and `name=value` text.
+    """
+    text = _ID_NUMBER.sub(lambda m: f"{m[1]}********{m[2]}", text)
+    text = _MOBILE.sub(lambda m: f"{m[1]}****{m[2]}", text)
+    for pattern in _field_patterns(tuple(sorted({f.lower() for f in fields}))):
+        text = pattern.sub(lambda m: m[1] + mask_value(m[2]) + m[3], text)
+    return text
+
+
+class PhiRedactor:
+    """structlog processor masking PHI in every string of the event dict, nested included;
+    values under a configured field name are masked whole."""
+
+    def __init__(self, fields: Iterable[str]) -> None:
+        self.fields = frozenset(field.lower() for field in fields)
+
+    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+        return {key: self._clean(key, value) for key, value in event_dict.items()}
+
+    def _clean(self, key: object, value: Any) -> Any:
+        if isinstance(key, str) and key.lower() in self.fields and value is not None:
+            return mask_value(str(value))
+        if isinstance(value, str):
+            return redact(value, self.fields)
+        if isinstance(value, dict):
+            return {k: self._clean(k, v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._clean(None, item) for item in value]
+        if isinstance(value, int) and not isinstance(value, bool):
+            masked = redact(str(value), ())
+            return value if masked == str(value) else masked
+        return value
+
+
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at emit time (CLI test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def configure_logging(settings: LoggingSettings, *, json_lines: bool) -> None:
+    """Configure structlog and the stdlib root logger; safe to call again (replaces the
+    handler it installed before, leaves other handlers such as pytest's alone)."""
+    level = getattr(logging, settings.level.upper())
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            PhiRedactor(settings.redact_fields),
+            renderer,
+        ],
+    )
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(formatter)
+    setattr(handler, _HANDLER_MARK, True)
+
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in _CHATTY_LIBRARIES:
+        quiet = level if level == logging.DEBUG else max(level, logging.WARNING)
+        logging.getLogger(name).setLevel(quiet)
+
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )

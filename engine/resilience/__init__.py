@@ -1,0 +1,1 @@
+"""Engine policy around destination calls: breakers and retries. Plugins never import these."""

@@ -4,19 +4,17 @@ HISBRIDGE_TEST_DATABASE_URL is set, on PostgreSQL in a schema of its own."""
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from engine.ids import new_id
 from engine.message import Delivery, Payload, Status
 from engine.store import MessageStore
 from engine.store.records import NewDelivery, NewMessage
+from tests.support.postgres import postgres_schema
 
 POSTGRES_URL = os.environ.get("HISBRIDGE_TEST_DATABASE_URL")
 
@@ -30,32 +28,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         pytest.skip("HISBRIDGE_TEST_DATABASE_URL is not set")
     with postgres_schema(POSTGRES_URL) as url:
         yield url
-
-
-class postgres_schema:
-    """A throwaway schema; the yielded URL puts it first on the search_path."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.schema = f"hb_test_{secrets.token_hex(6)}"
-
-    def _admin(self, statement: str) -> None:
-        engine = sa.create_engine(self.base_url)
-        try:
-            with engine.begin() as connection:
-                connection.exec_driver_sql(statement)
-        finally:
-            engine.dispose()
-
-    def __enter__(self) -> str:
-        self._admin(f"CREATE SCHEMA {self.schema}")
-        url = make_url(self.base_url).update_query_dict(
-            {"options": f"-csearch_path={self.schema}"}
-        )
-        return url.render_as_string(hide_password=False)
-
-    def __exit__(self, *exc: object) -> None:
-        self._admin(f"DROP SCHEMA {self.schema} CASCADE")
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Plugins bundled with hisbridge; each registers through the `hisbridge.plugins` entry points."""

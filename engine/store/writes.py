@@ -3,6 +3,7 @@ inside an open transaction and must not commit; plain Core statements only."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
@@ -157,12 +158,10 @@ def _optional_time(moment: datetime | None) -> datetime | None:
 # --- outbox ---------------------------------------------------------------------------
 
 
-def claim_due(
-    connection: sa.Connection, *, worker: str, limit: int, lease_seconds: float,
-    now: datetime, destinations: list[str] | None,
-) -> list[ClaimedDelivery]:
-    now = to_db_time(now)
-    due = (
+@functools.cache
+def _due_query(dialect: str, filtered: bool) -> sa.Select[tuple[int]]:
+    now = sa.bindparam("now")
+    query = (
         sa.select(deliveries.c.id)
         .where(
             deliveries.c.delivery == str(Delivery.ASYNC),
@@ -171,58 +170,79 @@ def claim_due(
             sa.or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now),
         )
         .order_by(deliveries.c.id)
-        .limit(limit)
+        .limit(sa.bindparam("limit"))
     )
+    if filtered:
+        query = query.where(
+            deliveries.c.destination.in_(sa.bindparam("destinations", expanding=True))
+        )
+    if dialect == "postgresql":
+        # Rows another process is claiming right now are skipped, not waited for; its
+        # commit sets claimed_until, which the WHERE above then excludes.
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+CLAIM = deliveries.update().where(deliveries.c.id.in_(sa.bindparam("ids", expanding=True)))
+CLAIMED_ROWS = (
+    sa.select(
+        deliveries.c.id, deliveries.c.message_id, deliveries.c.destination,
+        deliveries.c.attempts, messages.c.channel, messages.c.received_at,
+        messages.c.content_type,
+    )
+    .join(messages, messages.c.id == deliveries.c.message_id)
+    .where(deliveries.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(deliveries.c.id)
+)
+CLAIMED_STAGES = (
+    sa.select(stages.c.message_id, stages.c.delivery_id, stages.c.name, stages.c.body,
+              stages.c.content_type, stages.c.headers)
+    .where(stages.c.message_id.in_(sa.bindparam("message_ids", expanding=True)),
+           stages.c.name.in_([str(StageName.RAW), str(StageName.TRANSFORMED)]))
+    .order_by(stages.c.id)
+)
+
+
+def claim_due(
+    connection: sa.Connection, *, worker: str, limit: int, lease_seconds: float,
+    now: datetime, destinations: list[str] | None,
+) -> list[ClaimedDelivery]:
+    now = to_db_time(now)
+    parameters: dict[str, Any] = {"now": now, "limit": limit}
     if destinations is not None:
-        due = due.where(deliveries.c.destination.in_(destinations))
-    if connection.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = list(connection.execute(due).scalars())
+        if not destinations:
+            return []
+        parameters["destinations"] = destinations
+    due = _due_query(connection.dialect.name, destinations is not None)
+    ids = list(connection.execute(due, parameters).scalars())
     if not ids:
         return []
-    connection.execute(
-        deliveries.update().where(deliveries.c.id.in_(ids)).values(
-            claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds),
-            updated_at=utc_now(),
-        )
-    )
-    rows = connection.execute(
-        sa.select(
-            deliveries.c.id, deliveries.c.message_id, deliveries.c.destination,
-            deliveries.c.attempts, messages.c.channel, messages.c.received_at,
-            messages.c.content_type,
-        )
-        .join(messages, messages.c.id == deliveries.c.message_id)
-        .where(deliveries.c.id.in_(ids))
-        .order_by(deliveries.c.id)
-    ).all()
+    connection.execute(CLAIM, {"ids": ids, "claimed_by": worker, "updated_at": utc_now(),
+                               "claimed_until": now + timedelta(seconds=lease_seconds)})
+    rows = connection.execute(CLAIMED_ROWS, {"ids": ids}).all()
+    payloads = _claimed_payloads(connection, {row.message_id for row in rows})
     return [
         ClaimedDelivery(
             delivery_id=row.id, message_id=row.message_id, channel=row.channel,
             destination=row.destination, attempts=row.attempts,
             received_at=to_db_time(row.received_at), content_type=row.content_type,
-            transformed=newest_stage(connection, row.message_id, StageName.TRANSFORMED,
-                                     delivery_id=row.id),
-            raw=newest_stage(connection, row.message_id, StageName.RAW),
+            transformed=payloads.get((row.message_id, StageName.TRANSFORMED, row.id))
+            or payloads.get((row.message_id, StageName.TRANSFORMED, None)),
+            raw=payloads.get((row.message_id, StageName.RAW, None)),
         )
         for row in rows
     ]
 
 
-def newest_stage(
-    connection: sa.Connection, message_id: str, name: str, *, delivery_id: int | None = None
-) -> Payload | None:
-    """The newest stage `name` of a message; with `delivery_id`, one written for that
-    delivery wins over one written for the whole message."""
-    query = sa.select(stages.c.body, stages.c.content_type, stages.c.headers).where(
-        stages.c.message_id == message_id, stages.c.name == name
-    )
-    if delivery_id is not None:
-        query = query.where(
-            sa.or_(stages.c.delivery_id == delivery_id, stages.c.delivery_id.is_(None))
-        ).order_by(stages.c.delivery_id.is_(None))
-    row = connection.execute(query.order_by(stages.c.id.desc()).limit(1)).first()
-    return None if row is None else stage_payload(row)
+def _claimed_payloads(
+    connection: sa.Connection, message_ids: set[str]
+) -> dict[tuple[str, str, int | None], Payload]:
+    """Newest raw and transformed stage per (message, name, delivery): rows come oldest
+    first, so later ones overwrite earlier ones."""
+    return {
+        (row.message_id, row.name, row.delivery_id): stage_payload(row)
+        for row in connection.execute(CLAIMED_STAGES, {"message_ids": list(message_ids)})
+    }
 
 
 def stage_payload(row: Any) -> Payload:

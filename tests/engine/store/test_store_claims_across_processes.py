@@ -38,7 +38,7 @@ async def test_every_delivery_is_claimed_exactly_once_by_two_processes(
     expected = sorted(ids["drug_trace"] for ids in created)
 
     go = tmp_path / "go"
-    workers = [await start_worker(db_url, f"worker-{n}", go) for n in (1, 2)]
+    workers = await asyncio.gather(*(start_worker(db_url, f"worker-{n}", go) for n in (1, 2)))
     go.touch()
     claimed_by_worker = []
     for process in workers:

@@ -31,6 +31,7 @@ from engine.transports.http import HttpClients
 log = structlog.get_logger(__name__)
 
 PRUNE_EVERY_SECONDS = 3600.0
+SUSPENSIONS_REFRESH_SECONDS = 2.0
 
 
 class UnknownChannel(LookupError):
@@ -92,6 +93,7 @@ class Engine:
         if run_outbox:
             outbox.start()
             self._background.append(asyncio.create_task(self._prune_periodically(), name="prune"))
+            self._background.append(asyncio.create_task(self._follow_suspensions(), name="suspensions"))
         if run_sources:
             await self._start_sources()
 
@@ -187,6 +189,21 @@ class Engine:
             source = source_cls(source_cls.Config.model_validate(spec.config), binding)
             await source.start()
             self.sources.append(source)
+
+    async def _follow_suspensions(self) -> None:
+        """Apply suspensions made elsewhere (the CLI, another node) to this node's breakers."""
+        while True:
+            await asyncio.sleep(SUSPENSIONS_REFRESH_SECONDS)
+            try:
+                persisted = await self.store.suspensions()
+            except Exception:  # noqa: BLE001 - keep the current state until the store answers
+                log.exception("reading suspensions failed")
+                continue
+            for status in self.breakers.states():
+                if status.name in persisted and status.state != "suspended":
+                    self.breakers.apply_suspensions({status.name: persisted[status.name]})
+                elif status.name not in persisted and status.state == "suspended":
+                    self.breakers.resume(status.name)
 
     async def _prune_periodically(self) -> None:
         while True:

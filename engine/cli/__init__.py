@@ -17,7 +17,7 @@ import os
 import sys
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import click
 import pluggy
@@ -33,13 +33,20 @@ from engine.store.store import MessageStore
 
 log = structlog.get_logger(__name__)
 
-CORE_COMMAND_MODULES: tuple[str, ...] = ("engine.cli.config_commands",)
+CORE_COMMAND_MODULES: tuple[str, ...] = (
+    "engine.cli.config_commands",
+    "engine.cli.ops_commands",
+    "engine.cli.explain",
+)
 """Modules whose `commands` list is added to `hisbridge`; add one line per module."""
 
 DISABLE_PLUGINS_ENV = "HISBRIDGE_DISABLE_PLUGINS"
 """Comma-separated plugin names not to load (entry-point or built-in module names)."""
 
 EXIT_USER_ERROR = 2
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+_VERBOSITY: tuple[LogLevel, ...] = ("warning", "info", "debug")
 
 
 class CliContext:
@@ -49,6 +56,7 @@ class CliContext:
     def __init__(self, pm: pluggy.PluginManager, conf_dir: Path = Path("conf")) -> None:
         self.pm = pm
         self.conf_dir = conf_dir
+        self.log_level: LogLevel = "warning"
 
     @cached_property
     def catalogue(self) -> Catalogue:
@@ -57,8 +65,16 @@ class CliContext:
     @cached_property
     def config(self) -> EngineConfig:
         config = loader.load_config(self.conf_dir, catalogue=self.catalogue)
-        configure_logging(config.logging, json_lines=False)
+        self.configure_logging(config.logging.redact_fields)
         return config
+
+    def configure_logging(self, redact_fields: list[str] | None = None) -> None:
+        """Console logging at the CLI's level (warning unless -v), masking the configured
+        fields once the config is known. The daemon command configures its own."""
+        settings = LoggingSettings(level=self.log_level)
+        if redact_fields is not None:
+            settings = settings.model_copy(update={"redact_fields": redact_fields})
+        configure_logging(settings, json_lines=False)
 
     @property
     def base_dir(self) -> Path:
@@ -84,7 +100,7 @@ class HisbridgeGroup(click.Group):
     `--help`) and turns fixable EngineErrors into a message and exit status 2."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        configure_logging(LoggingSettings(), json_lines=False)
+        configure_logging(LoggingSettings(level="warning"), json_lines=False)
         obj = kwargs.get("obj")
         if obj is None:
             try:
@@ -138,11 +154,16 @@ def _fail(exc: EngineError) -> NoReturn:
     type=click.Path(file_okay=False, path_type=Path),
     help="config directory (hisbridge.yaml and channels/); env HISBRIDGE_CONF",
 )
+@click.option(
+    "-v", "--verbose", count=True, help="log progress to stderr (-v info, -vv debug)"
+)
 @click.version_option(version=hisbridge_version(), message="%(prog)s %(version)s")
 @click.pass_context
-def main(ctx: click.Context, conf_dir: Path) -> None:
+def main(ctx: click.Context, conf_dir: Path, verbose: int) -> None:
     """hisbridge: the integration engine beside the HIS."""
     ctx.obj.conf_dir = conf_dir
+    ctx.obj.log_level = _VERBOSITY[min(verbose, 2)]
+    ctx.obj.configure_logging()
 
 
 for _module_name in CORE_COMMAND_MODULES:

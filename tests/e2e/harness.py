@@ -1,0 +1,72 @@
+"""End-to-end helpers: a conf dir for a real daemon beside a real upstream, and its tokens."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.catalogue import Catalogue
+from engine.config.loader import base_dir, load_config
+from engine.daemon import Daemon, start_daemon, stop_daemon
+from engine.plugin_manager import create_plugin_manager
+
+HIS_TOKEN = "e2e-his-token"
+OPERATOR_TOKEN = "e2e-operator-token"
+
+
+def write_conf(root: Path, upstream_url: str, *, store_url: str | None = None, api_port: int = 0,
+               fail_max: int = 3, reset_timeout: float = 0.5) -> Path:
+    """A conf dir with one sync channel (`settle`) and one async channel (`upload`)."""
+    conf = root / "conf"
+    (conf / "channels").mkdir(parents=True, exist_ok=True)
+    daemon: dict[str, Any] = {
+        "store": {"url": store_url or "sqlite:///var/hisbridge.db"},
+        "api": {"host": "127.0.0.1", "port": api_port, "max_body_bytes": 4096, "tokens": [
+            {"name": "his", "role": "his", "token": {"$env": "E2E_HIS_TOKEN"}},
+            {"name": "operator", "role": "operator", "token": {"$env": "E2E_OPERATOR_TOKEN"}},
+        ]},
+        "outbox": {"poll_interval": 0.05, "lease_seconds": 5},
+    }
+    breaker = {"fail_max": fail_max, "reset_timeout": reset_timeout}
+    settle = {
+        "destinations": [{
+            "name": "centre", "adapter": "http_json", "delivery": "sync", "breaker": breaker,
+            "retry": {"attempts": 1},
+            "config": {"url": f"{upstream_url}/settle", "timeout": 2},
+        }],
+    }
+    upload = {
+        "destinations": [{
+            "name": "platform", "adapter": "http_json", "delivery": "async", "breaker": breaker,
+            "outbox": {"initial_backoff": 0.1, "max_backoff": 0.5},
+            "config": {"url": f"{upstream_url}/upload", "timeout": 2, "idempotent": True},
+        }],
+    }
+    (conf / "hisbridge.yaml").write_text(yaml.safe_dump(daemon))
+    (conf / "channels" / "settle.yaml").write_text(yaml.safe_dump(settle))
+    (conf / "channels" / "upload.yaml").write_text(yaml.safe_dump(upload))
+    return conf
+
+
+@contextlib.asynccontextmanager
+async def running_daemon(conf: Path) -> AsyncIterator[Daemon]:
+    pm = create_plugin_manager()
+    catalogue = Catalogue.build(pm)
+    config = load_config(conf, catalogue=catalogue)
+    daemon, serving = await start_daemon(config, pm=pm, catalogue=catalogue, base_dir=base_dir(conf))
+    try:
+        yield daemon
+    finally:
+        await stop_daemon(daemon, serving)
+
+
+def his() -> dict[str, str]:
+    return {"Authorization": f"Bearer {HIS_TOKEN}"}
+
+
+def operator() -> dict[str, str]:
+    return {"Authorization": f"Bearer {OPERATOR_TOKEN}"}

@@ -7,9 +7,11 @@ to an HTTP answer HIS can act on without reading our logs:
     queued           202  stored; delivered later by the outbox
     filtered         200  stored; no destination wanted it
     short_circuited  503  breaker open / interface suspended, with Retry-After
-    failed  his      400  (422 when a named field is invalid)
+    failed  his      400  unreadable body (bad JSON, bad charset: field "body")
+                     422  a named field is invalid
             device   400
-            third_party 502, network 504 on a timeout else 502, engine 500
+            third_party 502, network 502, engine 500
+            any party   504 when the destination did not answer in time
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 MESSAGE_ID_HEADER = "X-Hisbridge-Message-Id"
 DEFAULT_RETRY_AFTER_SECONDS = 30
+WHOLE_BODY_FIELD = "body"  # intake names this field when the body cannot be parsed at all
 
 _FAILED_BY_PARTY: dict[str, tuple[int, str]] = {
     "his": (400, "invalid_input"),
@@ -132,10 +135,10 @@ def _failed(outcome: Outcome) -> Response:
     reason = facts.pop("reason", None) or f"message {outcome.message_id} {outcome.status}"
     party = facts["party"]
     http_status, code = _FAILED_BY_PARTY.get(party, (500, "engine_error"))
-    if party in ("his", "device") and facts.get("field"):
+    if party in ("his", "device") and facts.get("field") not in (None, "", WHOLE_BODY_FIELD):
         http_status, code = 422, "validation_failed"
-    elif party == "network" and facts.get("condition") == "timeout":
-        http_status, code = 504, "network_timeout"
+    elif party in ("network", "third_party") and facts.get("condition") == "timeout":
+        http_status, code = 504, "destination_timeout"
     return error_response(http_status, code, reason, headers={MESSAGE_ID_HEADER: outcome.message_id}, **facts)
 
 

@@ -1,0 +1,142 @@
+"""Results out of an HL7 ORU^R01 (or any message carrying OBX segments).
+
+Devices disagree on where things go, so the places are data (`ObservationLayout`):
+
+- the test: OBX-3.1 code and OBX-3.2 name by the standard; Mindray puts a channel number
+  in OBX-3 and the name in OBX-4, PointcareM leaves OBX-3 empty and puts the code in
+  OBX-4. When the code is empty the layout's fallback field is used and a warning says so.
+- the specimen barcode: per order group (OBR and what follows it), the first non-empty
+  of `specimen_paths`: SPM-2 (v2.5+), OBR-2 placer (Mindray, Wondfo), OBR-3 filler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from plugins.lis_device.hl7.reader import FieldPath, Hl7Message, Segment
+from plugins.lis_device.results import DeviceResult, ResultBatch, parse_number
+
+_NUMERIC_TYPES = frozenset({"NM", "SN"})
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationLayout:
+    specimen_paths: tuple[str, ...] = ("SPM-2.1.1", "OBR-2.1", "OBR-3.1")
+    code_fallback_field: int = 4
+    instrument_path: str = "MSH-3.1"
+
+
+class _OrderGroup:
+    __slots__ = ("order", "specimens")
+
+    def __init__(self, order: Segment | None) -> None:
+        self.order = order
+        self.specimens: list[Segment] = []
+
+    def barcode(self, paths: tuple[str, ...]) -> str:
+        for text in paths:
+            where = FieldPath.parse(text)
+            candidates: list[Segment] = []
+            if where.segment == "OBR" and self.order is not None:
+                candidates = [self.order]
+            elif where.segment == "SPM":
+                candidates = self.specimens
+            for segment in candidates:
+                if where.field is None:
+                    continue
+                value = segment.value(
+                    where.field, where.repetition, where.component, where.subcomponent
+                ).strip()
+                if value:
+                    return value
+        return ""
+
+
+def extract_observations(
+    message: Hl7Message, layout: ObservationLayout = ObservationLayout()
+) -> ResultBatch:
+    """Every OBX as a DeviceResult; problems as warnings, never silent drops."""
+    batch = ResultBatch(
+        protocol="hl7",
+        message_type="^".join(filter(None, (message.message_code, message.trigger_event))),
+        control_id=message.control_id,
+        instrument=message.get(layout.instrument_path),
+        warnings=list(message.warnings),
+    )
+    groups: list[_OrderGroup] = [_OrderGroup(None)]
+    pending: list[tuple[int, Segment, _OrderGroup]] = []
+    obx_number = 0
+    for segment in message.segments:
+        if segment.name == "OBR":
+            groups.append(_OrderGroup(segment))
+        elif segment.name == "SPM":
+            groups[-1].specimens.append(segment)
+        elif segment.name == "OBX":
+            obx_number += 1
+            pending.append((obx_number, segment, groups[-1]))
+    for group in groups:
+        barcode = group.barcode(layout.specimen_paths)
+        if barcode and barcode not in batch.specimen_barcodes:
+            batch.specimen_barcodes.append(barcode)
+    source_prefix = "OBX" if obx_number == 1 else None
+    for number, segment, group in pending:
+        source = source_prefix or f"OBX[{number}]"
+        result = _observation(segment, source, group.barcode(layout.specimen_paths), layout, batch)
+        if result is not None:
+            batch.results.append(result)
+    if message.message_code == "ORU" and obx_number == 0:
+        batch.warnings.append("ORU without OBX segments: no results to extract")
+    return batch
+
+
+def _observation(
+    obx: Segment,
+    source: str,
+    barcode: str,
+    layout: ObservationLayout,
+    batch: ResultBatch,
+) -> DeviceResult | None:
+    code = obx.value(3, component=1).strip()
+    name = obx.value(3, component=2).strip()
+    fallback = obx.value(layout.code_fallback_field).strip()
+    if not code and fallback:
+        code = fallback
+        batch.warnings.append(
+            f"{source}: OBX-3 empty, test code taken from OBX-{layout.code_fallback_field}"
+        )
+    elif not name and fallback and fallback != code:
+        name = fallback
+    value = obx.value(5).strip()
+    value_type = obx.value(2).strip()
+    if not code and not value:
+        batch.warnings.append(f"{source}: no test code and no value; segment kept in raw only")
+        return None
+    if not code:
+        batch.warnings.append(f"{source}: value {value!r} has no test code")
+    numeric = parse_number(value)
+    if value_type in _NUMERIC_TYPES and value and numeric is None:
+        batch.warnings.append(f"{source}: {value_type} value {value!r} is not a plain number")
+    extra = {"value_type": value_type, "sub_id": obx.value(4).strip()}
+    return DeviceResult(
+        protocol="hl7",
+        source=source,
+        test_code=code,
+        test_name=name,
+        value=value,
+        numeric=numeric,
+        units=obx.value(6, component=1).strip(),
+        reference_range=obx.value(7).strip(),
+        abnormal_flags=_flags(obx),
+        result_status=obx.value(11).strip(),
+        observed_at=obx.value(14).strip(),
+        specimen_barcode=barcode,
+        instrument=batch.instrument,
+        extra={key: text for key, text in extra.items() if text},
+    )
+
+
+def _flags(obx: Segment) -> tuple[str, ...]:
+    """OBX-8 repetitions (`H~A`); from v2.5 each is a CWE, so only its code counts."""
+    component = obx.separators.component
+    codes = (flag.split(component)[0].strip() for flag in obx.repetitions(8))
+    return tuple(code for code in codes if code)

@@ -122,3 +122,13 @@ def load_core_rules() -> list[FaultRule]:
     """The engine's generic rules shipped as engine/attribution/core_rules.yaml."""
     text = resources.files("engine.attribution").joinpath("core_rules.yaml").read_text(encoding="utf-8")
     return parse_rules(yaml.safe_load(text), source="engine/attribution/core_rules.yaml")
+
+
+CONF_RULES_FILE = "fault_rules.yaml"
+"""A site's own rules, optional, beside hisbridge.yaml in the conf dir."""
+
+
+def load_conf_rules(conf_dir: Path) -> list[FaultRule]:
+    """The rules in `<conf_dir>/fault_rules.yaml`, or none when the file does not exist."""
+    path = conf_dir / CONF_RULES_FILE
+    return load_rule_file(path) if path.exists() else []

@@ -92,3 +92,11 @@ def test_file_level_problems(tmp_path: Path) -> None:
         load_rule_file(write(tmp_path, "rules: [\n"))
     with pytest.raises(ConfigError, match="expected a mapping with a `rules:` list"):
         load_rule_file(write(tmp_path, "- id: a.b\n"))
+
+
+def test_conf_rules_are_optional(tmp_path: Path) -> None:
+    from engine.attribution.loader import load_conf_rules
+
+    assert load_conf_rules(tmp_path) == []
+    write(tmp_path, "rules:\n  - {id: site.x, party: his, reason: r, match: {stage: send}}\n")
+    assert [rule.id for rule in load_conf_rules(tmp_path)] == ["site.x"]

@@ -45,15 +45,21 @@ class Catalogue:
         catalogue = cls()
         hook = pm.hook
         catalogue._collect(
-            "adapters", hook.hisbridge_register_adapters, _class_key(Adapter, "name"),
+            "adapters",
+            hook.hisbridge_register_adapters,
+            _class_key(Adapter, "name"),
             catalogue.adapters,
         )
         catalogue._collect(
-            "sources", hook.hisbridge_register_sources, _class_key(Source, "kind"),
+            "sources",
+            hook.hisbridge_register_sources,
+            _class_key(Source, "kind"),
             catalogue.sources,
         )
         catalogue._collect(
-            "processors", hook.hisbridge_register_processors, _class_key(Processor, "name"),
+            "processors",
+            hook.hisbridge_register_processors,
+            _class_key(Processor, "name"),
             catalogue.processors,
         )
         catalogue._collect(
@@ -78,8 +84,8 @@ class Catalogue:
         into: dict[str, Any],
     ) -> None:
         origins = self.contributed_by[kind]
-        # get_hookimpls() lists the last-registered first; reverse for registration order.
-        for impl in reversed(hook_caller.get_hookimpls()):
+        # get_hookimpls() is in registration order, so a clash names the earlier plugin first.
+        for impl in hook_caller.get_hookimpls():
             if impl.hookwrapper or impl.wrapper:
                 continue
             contributed = impl.function()
@@ -94,7 +100,9 @@ class Catalogue:
                 try:
                     key = key_of(item)
                 except TypeError as exc:
-                    raise PluginError(f"plugin {impl.plugin_name}: {hook_caller.name}: {exc}") from None
+                    raise PluginError(
+                        f"plugin {impl.plugin_name}: {hook_caller.name}: {exc}"
+                    ) from None
                 if key in origins:
                     raise PluginError(
                         f"{kind[:-1].replace('_', ' ')} {key!r} is registered by two plugins: "
@@ -154,7 +162,9 @@ def plugins_report(pm: pluggy.PluginManager, catalogue: Catalogue) -> list[dict[
         else:
             distribution, version = None, None
         contributions = {
-            kind: sorted(item for item, origin in catalogue.contributed_by[kind].items() if origin == name)
+            kind: sorted(
+                item for item, origin in catalogue.contributed_by[kind].items() if origin == name
+            )
             for kind in KINDS
         }
         report.append(
@@ -168,4 +178,3 @@ def plugins_report(pm: pluggy.PluginManager, catalogue: Catalogue) -> list[dict[
             }
         )
     return report
-

@@ -25,7 +25,16 @@ _ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
 # Mainland mobile number, optionally with the +86/86 country code.
 _MOBILE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)\d{4}(\d{4})(?!\d)")
 
-_CHATTY_LIBRARIES = ("httpx", "httpcore", "zeep", "sqlalchemy", "aiosqlite", "asyncio", "urllib3")
+_CHATTY_LIBRARIES = (
+    "httpx",
+    "httpcore",
+    "zeep",
+    "sqlalchemy",
+    "aiosqlite",
+    "alembic",
+    "asyncio",
+    "urllib3",
+)
 _HANDLER_MARK = "_hisbridge_handler"
 
 
@@ -116,7 +125,7 @@ def configure_logging(settings: LoggingSettings, *, json_lines: bool) -> None:
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

@@ -58,7 +58,9 @@ def create_plugin_manager(
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {_plugin_name(pm, exc.plugin)}: {exc}") from exc
-    log.debug("plugins registered", plugins=sorted(n for n, p in pm.list_name_plugin() if p is not None))
+    log.debug(
+        "plugins registered", plugins=sorted(n for n, p in pm.list_name_plugin() if p is not None)
+    )
     return pm
 
 
@@ -66,7 +68,9 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str | None) -> Non
     try:
         pm.register(plugin, name=name)
     except (pluggy.PluginValidationError, ValueError) as exc:
-        raise PluginError(f"plugin {name or _describe(plugin)} cannot be registered: {exc}") from exc
+        raise PluginError(
+            f"plugin {name or _describe(plugin)} cannot be registered: {exc}"
+        ) from exc
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:

@@ -124,7 +124,8 @@ class HisbridgeGroup(click.Group):
 
 
 def _disabled_from_env() -> list[str]:
-    return [name.strip() for name in os.environ.get(DISABLE_PLUGINS_ENV, "").split(",") if name.strip()]
+    names = os.environ.get(DISABLE_PLUGINS_ENV, "").split(",")
+    return [name.strip() for name in names if name.strip()]
 
 
 def _fail(exc: EngineError) -> NoReturn:

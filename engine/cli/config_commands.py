@@ -39,7 +39,9 @@ def check_config(obj: CliContext) -> None:
     try:
         resolve_tokens(config.api, obj.base_dir)
     except ConfigError as exc:
-        click.echo("warning: the daemon will not start until these secrets are available:", err=True)
+        click.echo(
+            "warning: the daemon will not start until these secrets are available:", err=True
+        )
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
 

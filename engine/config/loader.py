@@ -61,7 +61,9 @@ def load_config(conf_dir: Path, *, catalogue: Catalogue | None = None) -> Engine
     """
     problems: list[str] = []
     if not conf_dir.is_dir():
-        raise ConfigError([f"{conf_dir}: config directory not found (use --conf or HISBRIDGE_CONF)"])
+        raise ConfigError(
+            [f"{conf_dir}: config directory not found (use --conf or HISBRIDGE_CONF)"]
+        )
     daemon = _load_daemon(conf_dir / DAEMON_FILE, problems)
     channels = _load_channels(conf_dir / CHANNELS_DIR, problems)
     if catalogue is not None:
@@ -86,7 +88,9 @@ class _LoadedChannel:
 
 def _load_daemon(path: Path, problems: list[str]) -> EngineConfig | None:
     if not path.is_file():
-        problems.append(f"{path}: not found (the daemon settings file; see docs/reference/config.md)")
+        problems.append(
+            f"{path}: not found (the daemon settings file; see docs/reference/config.md)"
+        )
         return None
     data = _read_yaml(path, problems)
     if data is None:
@@ -157,44 +161,44 @@ def _check_against_catalogue(
 ) -> None:
     declared_in: dict[str, str] = {}
     for loaded in channels:
-        channel, file = loaded.config, loaded.file
-        prefix = f"channels.{channel.name}"
-        problems.extend(
-            f"{file}: {line}" for line in _source_problems(catalogue, channel.source, prefix, base)
+        found = _channel_problems(loaded.config, catalogue, base, declared_in)
+        problems.extend(f"{loaded.file}: {line}" for line in found)
+
+
+def _channel_problems(
+    channel: ChannelConfig, catalogue: Catalogue, base: Path, declared_in: dict[str, str]
+) -> list[str]:
+    """Problems of one channel; `declared_in` maps destination names seen so far to their
+    channel and is updated."""
+    prefix = f"channels.{channel.name}"
+    found = _source_problems(catalogue, channel.source, prefix, base)
+    for index, spec in enumerate(channel.processors):
+        found += _processor_problems(catalogue, spec, f"{prefix}.processors[{index}]", base)
+    sync_names = []
+    for index, destination in enumerate(channel.destinations):
+        path = f"{prefix}.destinations[{index}]"
+        if destination.name in declared_in:
+            found.append(
+                f"{path}.name: destination {destination.name!r} is already declared in channel "
+                f"{declared_in[destination.name]}; destination names are unique across channels"
+            )
+        declared_in.setdefault(destination.name, channel.name)
+        adapter = catalogue.adapters.get(destination.adapter)
+        if adapter is None:
+            found.append(
+                f"{path}.adapter: unknown adapter {destination.adapter!r} "
+                f"(known: {_names(catalogue.adapters)})"
+            )
+            continue
+        found += _schema_problems(adapter.Config, destination.config, f"{path}.config", base)
+        if delivery_of(catalogue, destination) is Delivery.SYNC:
+            sync_names.append(destination.name)
+    if len(sync_names) > 1:
+        found.append(
+            f"{prefix}.destinations: at most one sync destination per channel, found "
+            f"{len(sync_names)}: {', '.join(sync_names)} (set `delivery: async` on the others)"
         )
-        for index, spec in enumerate(channel.processors):
-            problems.extend(
-                f"{file}: {line}"
-                for line in _processor_problems(catalogue, spec, f"{prefix}.processors[{index}]", base)
-            )
-        sync_names = []
-        for index, destination in enumerate(channel.destinations):
-            path = f"{prefix}.destinations[{index}]"
-            if destination.name in declared_in:
-                problems.append(
-                    f"{file}: {path}.name: destination {destination.name!r} is already declared "
-                    f"in channel {declared_in[destination.name]}; destination names are unique "
-                    f"across channels"
-                )
-            declared_in.setdefault(destination.name, channel.name)
-            adapter = catalogue.adapters.get(destination.adapter)
-            if adapter is None:
-                problems.append(
-                    f"{file}: {path}.adapter: unknown adapter {destination.adapter!r} "
-                    f"(known: {_names(catalogue.adapters)})"
-                )
-                continue
-            problems.extend(
-                f"{file}: {line}"
-                for line in _schema_problems(adapter.Config, destination.config, f"{path}.config", base)
-            )
-            if delivery_of(catalogue, destination) is Delivery.SYNC:
-                sync_names.append(destination.name)
-        if len(sync_names) > 1:
-            problems.append(
-                f"{file}: {prefix}.destinations: at most one sync destination per channel, "
-                f"found {len(sync_names)}: {', '.join(sync_names)} (set `delivery: async` on the others)"
-            )
+    return found
 
 
 def _source_problems(
@@ -214,7 +218,9 @@ def _processor_problems(
 ) -> list[str]:
     processor = catalogue.processors.get(spec.name)
     if processor is None:
-        return [f"{path}.name: unknown processor {spec.name!r} (known: {_names(catalogue.processors)})"]
+        return [
+            f"{path}.name: unknown processor {spec.name!r} (known: {_names(catalogue.processors)})"
+        ]
     return _schema_problems(processor.Config, spec.config, f"{path}.config", base)
 
 
@@ -324,7 +330,9 @@ def resolve_store_url(url: str, base_dir: Path) -> str:
     database = sqlite_file(url)
     if database is None or database.is_absolute():
         return url
-    return make_url(url).set(database=str(base_dir / database)).render_as_string(hide_password=False)
+    return (
+        make_url(url).set(database=str(base_dir / database)).render_as_string(hide_password=False)
+    )
 
 
 # --- pydantic errors in config words ------------------------------------------------------
@@ -377,7 +385,10 @@ def _path(prefix: str, loc: tuple[int | str, ...]) -> str:
 
 def _message(error: Any) -> str:
     context = error.get("ctx") or {}
-    if error["type"] in {"model_type", "model_attributes_type"} and context.get("class_name") == "SecretRef":
+    if (
+        error["type"] in {"model_type", "model_attributes_type"}
+        and context.get("class_name") == "SecretRef"
+    ):
         return secrets.SECRET_HINT
     if error["type"] == "value_error":
         return str(context.get("error", error["msg"]))
@@ -385,6 +396,11 @@ def _message(error: Any) -> str:
     if template is None:
         return error["msg"][:1].lower() + error["msg"][1:]
     try:
-        return template.format(**context)
+        return template.format(**{key: _plain(value) for key, value in context.items()})
     except KeyError:
         return error["msg"]
+
+
+def _plain(value: Any) -> Any:
+    """0.0 reads as 0 in a message about a config value."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -20,6 +20,7 @@ from engine.errors import (
     TransientError,
 )
 from engine.transports import HTTPX_DECISIONS, NOT_TRANSLATED, translate_errors
+from engine.transports.http import default_transport
 
 
 def test_every_exception_class_httpx_exports_has_a_decision() -> None:
@@ -106,9 +107,11 @@ def test_engine_errors_and_api_misuse_pass_through() -> None:
 # -- real sockets --------------------------------------------------------------------
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
+@pytest.fixture(params=["httpcore", "engine_default"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """Every real-socket decision holds for httpx's own transport and the engine's."""
+    transport = default_transport(True) if request.param == "engine_default" else None
+    async with httpx.AsyncClient(timeout=5, transport=transport) as http:
         yield http
 
 
@@ -120,6 +123,44 @@ async def test_refused_connect_did_not_leave(client: httpx.AsyncClient, dead_por
     assert raised.value.detail["condition"] == "connect"
     assert raised.value.detail["host"] == "127.0.0.1"
     assert isinstance(raised.value.__cause__, httpx.ConnectError)
+
+
+async def test_server_closing_mid_answer_is_an_unknown_outcome(client: httpx.AsyncClient) -> None:
+    async def half_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial\"")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(half_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(OutcomeUnknownError):
+            with translate_errors():
+                await client.post(f"http://127.0.0.1:{port}/", content=b"{}")
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_malformed_answer_is_an_unknown_outcome(client: httpx.AsyncClient) -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(OutcomeUnknownError):
+            with translate_errors():
+                await client.post(f"http://127.0.0.1:{port}/", content=b"{}")
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 async def test_read_timeout_outcome_unknown(client: httpx.AsyncClient, upstream: Upstream) -> None:

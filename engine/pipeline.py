@@ -37,6 +37,7 @@ from engine.store.store import MessageStore
 
 log = structlog.get_logger(__name__)
 
+RELEASE_PAUSE = timedelta(seconds=1)
 FINAL = frozenset({Status.SENT, Status.REPLIED, Status.FAILED, Status.DEAD, Status.FILTERED})
 
 
@@ -175,7 +176,9 @@ class Pipeline:
         )
         last = run.last
         if isinstance(last.error, DestinationUnavailable) and len(run.attempts) == 1:
-            await self.store.release(claimed.delivery_id, next_attempt_at=_reopen_time(destination))
+            # claimed while a probe was let through elsewhere; the worker claims nothing for
+            # this destination until its breaker lets calls through again
+            await self.store.release(claimed.delivery_id, next_attempt_at=utcnow() + RELEASE_PAUSE)
             return Status.QUEUED
         status, next_at, verdict_override = self._async_status(claimed, destination, last)
         if verdict_override is not None:
@@ -324,10 +327,6 @@ def _require_raw(claimed: ClaimedDelivery) -> Payload:
     if claimed.raw is None:
         raise LookupError(f"message {claimed.message_id} has no stored raw stage to send")
     return claimed.raw
-
-
-def _reopen_time(destination: Destination) -> datetime:
-    return utcnow() + timedelta(seconds=destination.config.breaker.reset_timeout)
 
 
 def _with_reason(verdict: Verdict | None, reason: str) -> Verdict | None:

@@ -33,20 +33,22 @@ def use_demo_tokens() -> list[str]:
 
 @dataclass
 class Tally:
-    answers: dict[int, int] = field(default_factory=dict)
-    seconds: list[float] = field(default_factory=list)
+    seconds: dict[int, list[float]] = field(default_factory=dict)
     message_ids: list[str] = field(default_factory=list)
 
     def add(self, status: int, seconds: float, message_id: str | None) -> None:
-        self.answers[status] = self.answers.get(status, 0) + 1
-        self.seconds.append(seconds)
+        self.seconds.setdefault(status, []).append(seconds)
         if message_id:
             self.message_ids.append(message_id)
 
+    def count(self, status: int) -> int:
+        return len(self.seconds.get(status, []))
+
     def describe(self) -> str:
-        codes = ", ".join(f"{count}× HTTP {code}" for code, count in sorted(self.answers.items()))
-        worst = max(self.seconds) * 1000 if self.seconds else 0.0
-        return f"{codes} (slowest answer {worst:.1f} ms)"
+        return ", ".join(
+            f"{len(times)}× HTTP {code} (slowest {max(times) * 1000:.1f} ms)"
+            for code, times in sorted(self.seconds.items())
+        )
 
 
 class DemoClient:
@@ -107,8 +109,9 @@ async def run_demo(daemon: Daemon, upstream: Upstream, say: Callable[[str], None
         outage_sync = await client.burst(SYNC_CHANNEL, 10, lambda n: settlement(100 + n))
         outage_async = await client.burst(ASYNC_CHANNEL, 10, lambda n: upload(100 + n))
         say(f"   sync  {SYNC_CHANNEL}: {outage_sync.describe()}")
-        say(f"         the first {settle_dest.config.breaker.fail_max} calls failed (connection refused, party "
-            "network); then the breaker opened and HIS got 503 at once")
+        say(f"         {outage_sync.count(502)} calls found the upstream refusing connections (502, party "
+            f"network); after {settle_dest.config.breaker.fail_max} the breaker opened and "
+            f"{outage_sync.count(503)} calls got 503 at once")
         state = {b.name: b.state for b in engine.breakers.states()}
         say(f"   breakers: {state}")
         say(f"   async {ASYNC_CHANNEL}: {outage_async.describe()}: accepted and queued in the outbox")

@@ -42,8 +42,12 @@ def facts_from_error(
 ) -> FailureFacts:
     error_class = engine_error_class(exc)
     detail: dict[str, Any] = dict(exc.detail) if isinstance(exc, errors.AdapterError) else {}
-    fields = {**detail, **_class_fields(exc), "error_class": error_class,
-              "exception_type": type(exc).__name__}
+    fields = {
+        **detail,
+        **_class_fields(exc),
+        "error_class": error_class,
+        "exception_type": type(exc).__name__,
+    }
     if wire is not None:
         fields.setdefault("request_left", wire.request_left)
     answered = _last_answer(wire)
@@ -65,8 +69,12 @@ def _class_fields(exc: BaseException) -> dict[str, Any]:
         return {"field": exc.field, "party": exc.party}
     if isinstance(exc, errors.DestinationUnavailable):
         since = exc.since.isoformat() if exc.since else None
-        return {"destination": exc.destination, "state": exc.state, "reason": exc.reason,
-                "since": since}
+        return {
+            "destination": exc.destination,
+            "state": exc.state,
+            "reason": exc.reason,
+            "since": since,
+        }
     return {}
 
 

@@ -55,7 +55,9 @@ def _check_condition(key: str, expected: Any) -> None:
     if key == "http_status":
         for item in expected if isinstance(expected, list) else [expected]:
             if not (isinstance(item, int) or (isinstance(item, str) and _STATUS_CLASS.match(item))):
-                raise ValueError(f"http_status: {item!r} is neither a status code nor a class like '5xx'")
+                raise ValueError(
+                    f"http_status: {item!r} is neither a status code nor a class like '5xx'"
+                )
     elif key == "message":
         _check_regex(key, expected)
     elif key.startswith("field.") and len(key) > len("field."):
@@ -95,7 +97,9 @@ def parse_rules(data: Any, *, source: str) -> list[FaultRule]:
             problems.append(f"{label}: duplicate id, first used by rules[{seen[spec.id]}]")
             continue
         seen[spec.id] = index
-        rules.append(FaultRule(spec.id, spec.party, spec.reason, spec.match, spec.remedy, spec.priority))
+        rules.append(
+            FaultRule(spec.id, spec.party, spec.reason, spec.match, spec.remedy, spec.priority)
+        )
     if problems:
         raise ConfigError(problems)
     return rules
@@ -120,7 +124,11 @@ def load_rule_file(path: str | Path) -> list[FaultRule]:
 
 def load_core_rules() -> list[FaultRule]:
     """The engine's generic rules shipped as engine/attribution/core_rules.yaml."""
-    text = resources.files("engine.attribution").joinpath("core_rules.yaml").read_text(encoding="utf-8")
+    text = (
+        resources.files("engine.attribution")
+        .joinpath("core_rules.yaml")
+        .read_text(encoding="utf-8")
+    )
     return parse_rules(yaml.safe_load(text), source="engine/attribution/core_rules.yaml")
 
 

@@ -13,9 +13,10 @@ import getpass
 import json
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import structlog
@@ -41,24 +42,26 @@ _SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|password|api-?ke
 _LAST_NAME = re.compile(r"([^\W\d][\w-]*)\W*$")
 
 
-class When(click.ParamType):
+def parse_when(text: str) -> datetime:
     """`1h`, `30m`, `2d` (that long ago) or an ISO time (local time unless it has an offset)."""
+    text = text.strip()
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = int(relative[1]), _UNITS[relative[2]]
+        return datetime.now(UTC) - timedelta(**{unit: amount})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither a duration like 1h/30m/2d nor an ISO time"
+        ) from None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.astimezone().astimezone(UTC)
 
-    name = "when"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        text = str(value).strip()
-        relative = _RELATIVE.match(text)
-        if relative:
-            amount, unit = int(relative[1]), _UNITS[relative[2]]
-            return datetime.now(UTC) - timedelta(**{unit: amount})
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            self.fail(f"{text!r} is neither a duration like 1h/30m/2d nor an ISO time", param, ctx)
-        return moment.astimezone(UTC) if moment.tzinfo else moment.astimezone().astimezone(UTC)
+def _when_option(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> datetime | None:
+    return None if value is None else parse_when(value)
 
 
 def _run(obj: CliContext, work: Callable[[MessageStore], Awaitable[T]]) -> T:
@@ -84,7 +87,9 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(_width(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
     lines = []
     for row in [headers, *rows]:
-        cells = [cell + " " * (width - _width(cell)) for cell, width in zip(row, widths)]
+        cells = [
+            cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)
+        ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
@@ -101,7 +106,9 @@ def _reader(who: str | None) -> str:
 # --- messages -----------------------------------------------------------------------------
 
 
-def _key_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, str] | None:
+def _key_option(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> tuple[str, str] | None:
     if value is None:
         return None
     name, sep, key_value = value.partition("=")
@@ -113,22 +120,48 @@ def _key_option(_ctx: click.Context, _param: click.Parameter, value: str | None)
 @click.command("messages")
 @click.option("--channel", help="only this channel")
 @click.option("--status", type=click.Choice([s.value for s in Status]), help="only this status")
-@click.option("--party", type=click.Choice([p.value for p in Party]), help="only failures blamed on this party")
-@click.option("--since", type=When(), help="received at or after: 1h, 30m, 2d or 2026-11-01T08:00")
-@click.option("--until", type=When(), help="received before (same forms as --since)")
+@click.option(
+    "--party",
+    type=click.Choice([p.value for p in Party]),
+    help="only failures blamed on this party",
+)
+@click.option(
+    "--since",
+    callback=_when_option,
+    metavar="WHEN",
+    help="received at or after: 1h, 30m, 2d or 2026-11-01T08:00",
+)
+@click.option(
+    "--until", callback=_when_option, metavar="WHEN", help="received before (same forms as --since)"
+)
 @click.option("--key", callback=_key_option, help="business key name=value, e.g. setl_id=S123")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print JSON lines instead of a table")
 @click.pass_obj
 def messages(
-    obj: CliContext, channel: str | None, status: str | None, party: str | None,
-    since: datetime | None, until: datetime | None, key: tuple[str, str] | None, limit: int,
+    obj: CliContext,
+    channel: str | None,
+    status: str | None,
+    party: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    key: tuple[str, str] | None,
+    limit: int,
     as_json: bool,
 ) -> None:
     """List messages, newest first. Names, ID numbers and phone numbers are masked."""
-    found = _run(obj, lambda store: store.list_messages(
-        channel=channel, status=status, party=party, since=since, until=until, key=key, limit=limit,
-    ))
+    found = _run(
+        obj,
+        lambda store: store.list_messages(
+            channel=channel,
+            status=status,
+            party=party,
+            since=since,
+            until=until,
+            key=key,
+            limit=limit,
+        ),
+    )
     fields = obj.config.logging.redact_fields
     if as_json:
         for view in found:
@@ -138,20 +171,35 @@ def messages(
         click.echo("no messages match")
         return
     rows = [
-        [redact(str(cell), fields) for cell in (
-            view.id, _local(view.received_at), view.channel, view.status, view.party or "-",
-            view.rule_id or "-", view.correlation_key or "-",
-        )]
+        [
+            redact(str(cell), fields)
+            for cell in (
+                view.id,
+                _local(view.received_at),
+                view.channel,
+                view.status,
+                view.party or "-",
+                view.rule_id or "-",
+                view.correlation_key or "-",
+            )
+        ]
         for view in found
     ]
-    click.echo(_table(["id", "received", "channel", "status", "party", "rule", "correlation key"], rows))
+    click.echo(
+        _table(["id", "received", "channel", "status", "party", "rule", "correlation key"], rows)
+    )
 
 
 def _listing(view: MessageView) -> dict[str, Any]:
     return {
-        "id": view.id, "received_at": view.received_at.isoformat(), "channel": view.channel,
-        "status": view.status, "party": view.party, "rule_id": view.rule_id,
-        "reason": view.reason, "correlation_key": view.correlation_key,
+        "id": view.id,
+        "received_at": view.received_at.isoformat(),
+        "channel": view.channel,
+        "status": view.status,
+        "party": view.party,
+        "rule_id": view.rule_id,
+        "reason": view.reason,
+        "correlation_key": view.correlation_key,
         "business_keys": view.business_keys,
     }
 
@@ -169,10 +217,14 @@ class _Explainer:
     mask: bool
 
     @classmethod
-    def of(cls, obj: CliContext, *, mask: bool) -> "_Explainer":
+    def of(cls, obj: CliContext, *, mask: bool) -> _Explainer:
         rules = [*obj.catalogue.fault_rules, *load_conf_rules(obj.conf_dir)]
-        return cls(FormatRegistry(obj.catalogue.formats), list(obj.config.logging.redact_fields),
-                   {rule.id: rule.remedy for rule in rules if rule.remedy}, mask)
+        return cls(
+            FormatRegistry(obj.catalogue.formats),
+            list(obj.config.logging.redact_fields),
+            {rule.id: rule.remedy for rule in rules if rule.remedy},
+            mask,
+        )
 
     def meta(self, text: str) -> str:
         """Metadata (keys, reasons, errors) is always masked."""
@@ -216,13 +268,28 @@ async def _load(store: MessageStore, message_id: str, who: str, action: str) -> 
 
 @click.command("show")
 @click.argument("message_id")
-@click.option("--stage", "stage_name", type=click.Choice([s.value for s in StageName]), help="only stages of this name")
-@click.option("--raw-bytes", is_flag=True, help="write stage bodies byte for byte to stdout (everything else to stderr)")
+@click.option(
+    "--stage",
+    "stage_name",
+    type=click.Choice([s.value for s in StageName]),
+    help="only stages of this name",
+)
+@click.option(
+    "--raw-bytes",
+    is_flag=True,
+    help="write stage bodies byte for byte to stdout (everything else to stderr)",
+)
 @click.option("--mask", is_flag=True, help="mask names, ID and phone numbers in payloads too")
 @click.option("--as", "who", help="name recorded in the audit log (default: the OS user)")
 @click.pass_obj
-def show(obj: CliContext, message_id: str, stage_name: str | None, raw_bytes: bool, mask: bool,
-         who: str | None) -> None:
+def show(
+    obj: CliContext,
+    message_id: str,
+    stage_name: str | None,
+    raw_bytes: bool,
+    mask: bool,
+    who: str | None,
+) -> None:
     """A message, its deliveries with every attempt, and each stage rendered by its format.
 
     Reading payloads is audited."""
@@ -240,8 +307,11 @@ def show(obj: CliContext, message_id: str, stage_name: str | None, raw_bytes: bo
         shown_as, rendered = (expected, "") if raw_bytes else explainer.registry.render(payload)
         fmt = expected.name if shown_as is expected else f"not valid {expected.name}, shown as text"
         size = f"{len(payload.body)} bytes"
-        click.echo(f"\n── {_stage_label(stage)} · {payload.content_type or 'no content type'} · "
-                   f"{fmt} · {size} ──", err=raw_bytes)
+        click.echo(
+            f"\n── {_stage_label(stage)} · {payload.content_type or 'no content type'} · "
+            f"{fmt} · {size} ──",
+            err=raw_bytes,
+        )
         for name, value in payload.headers.items():
             shown = mask_value(value) if _SECRET_HEADER.search(name) else explainer.content(value)
             click.echo(f"{name}: {shown}", err=raw_bytes)
@@ -258,16 +328,24 @@ def _summary(view: MessageView, explainer: _Explainer) -> list[str]:
     ]
     if view.correlation_key or view.business_keys:
         keys = ", ".join(f"{k}={v}" for k, v in sorted(view.business_keys.items()))
-        lines.append(explainer.meta(f"correlation key {view.correlation_key or '-'}  keys {keys or '-'}"))
+        lines.append(
+            explainer.meta(f"correlation key {view.correlation_key or '-'}  keys {keys or '-'}")
+        )
     if view.parent_id:
         lines.append(f"replay of {view.parent_id}")
-    lines.extend(f"verdict {line}" if i == 0 else line for i, line in
-                 enumerate(explainer.verdict(view.party, view.rule_id, view.reason)))
+    lines.extend(
+        f"verdict {line}" if i == 0 else line
+        for i, line in enumerate(explainer.verdict(view.party, view.rule_id, view.reason))
+    )
     for delivery in view.deliveries:
-        lines.append(f"\ndelivery {delivery.destination} ({delivery.delivery}): {delivery.status}, "
-                     f"{delivery.attempts} attempt(s)")
-        lines.extend(f"  {line}" for line in
-                     explainer.verdict(delivery.party, delivery.rule_id, delivery.reason))
+        lines.append(
+            f"\ndelivery {delivery.destination} ({delivery.delivery}): {delivery.status}, "
+            f"{delivery.attempts} attempt(s)"
+        )
+        lines.extend(
+            f"  {line}"
+            for line in explainer.verdict(delivery.party, delivery.rule_id, delivery.reason)
+        )
         if delivery.next_attempt_at and delivery.status == Status.QUEUED:
             lines.append(f"  next attempt at {_local(delivery.next_attempt_at)}")
         lines.extend(_attempt_line(row, explainer) for row in delivery.attempt_rows)
@@ -275,8 +353,12 @@ def _summary(view: MessageView, explainer: _Explainer) -> list[str]:
 
 
 def _attempt_line(row: dict[str, Any], explainer: _Explainer) -> str:
-    parts = [f"  #{row['number']}", _local(row["started_at"]), f"{row['duration_ms']:.1f} ms",
-             str(row["outcome"])]
+    parts = [
+        f"  #{row['number']}",
+        _local(row["started_at"]),
+        f"{row['duration_ms']:.1f} ms",
+        str(row["outcome"]),
+    ]
     if row.get("http_status") is not None:
         parts.append(f"HTTP {row['http_status']}")
     if row.get("ack_code"):
@@ -296,8 +378,11 @@ def _attempt_line(row: dict[str, Any], explainer: _Explainer) -> str:
 
 def _pick(view: MessageView, name: str, destination: str | None) -> dict[str, Any] | None:
     """The newest stage of that name; ambiguous across destinations is an error."""
-    candidates = [s for s in view.stages if s["name"] == name
-                  and (destination is None or s["destination"] == destination)]
+    candidates = [
+        s
+        for s in view.stages
+        if s["name"] == name and (destination is None or s["destination"] == destination)
+    ]
     destinations = sorted({str(s["destination"]) for s in candidates if s["destination"]})
     if destination is None and len(destinations) > 1:
         raise click.UsageError(
@@ -312,14 +397,20 @@ def _require(view: MessageView, name: str, destination: str | None) -> dict[str,
     if stage is None:
         where = f" for destination {destination}" if destination else ""
         stored = ", ".join(sorted({str(s["name"]) for s in view.stages})) or "none"
-        raise click.ClickException(f"message {view.id} has no {name} stage{where} (stored: {stored})")
+        raise click.ClickException(
+            f"message {view.id} has no {name} stage{where} (stored: {stored})"
+        )
     return stage
 
 
-def _default_pair(view: MessageView, destination: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def _default_pair(
+    view: MessageView, destination: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """raw vs transformed; raw vs sent when the channel keeps no transformed copies."""
     raw = _require(view, StageName.RAW, None)
-    later = _pick(view, StageName.TRANSFORMED, destination) or _require(view, StageName.SENT, destination)
+    later = _pick(view, StageName.TRANSFORMED, destination) or _require(
+        view, StageName.SENT, destination
+    )
     return raw, later
 
 
@@ -328,12 +419,22 @@ def _default_pair(view: MessageView, destination: str | None) -> tuple[dict[str,
 @click.argument("stages", nargs=-1, type=click.Choice([s.value for s in StageName]))
 @click.option("--destination", help="the destination whose stages to use")
 @click.option("--against", "other_id", help="compare with this other message")
-@click.option("--format", "format_name", help="read both sides in this format (see `hisbridge plugins`)")
+@click.option(
+    "--format", "format_name", help="read both sides in this format (see `hisbridge plugins`)"
+)
 @click.option("--mask", is_flag=True, help="mask names, ID and phone numbers in the values")
 @click.option("--as", "who", help="name recorded in the audit log (default: the OS user)")
 @click.pass_obj
-def diff(obj: CliContext, message_id: str, stages: tuple[str, ...], destination: str | None,
-         other_id: str | None, format_name: str | None, mask: bool, who: str | None) -> None:
+def diff(
+    obj: CliContext,
+    message_id: str,
+    stages: tuple[str, ...],
+    destination: str | None,
+    other_id: str | None,
+    format_name: str | None,
+    mask: bool,
+    who: str | None,
+) -> None:
     """Field-by-field differences between two stages.
 
     \b
@@ -347,8 +448,9 @@ def diff(obj: CliContext, message_id: str, stages: tuple[str, ...], destination:
         raise click.UsageError("give two stages (STAGE_A STAGE_B), or one stage with --against")
     explainer = _Explainer.of(obj, mask=mask)
     if format_name is not None and format_name not in explainer.registry.names:
-        raise click.BadParameter(f"known formats: {', '.join(explainer.registry.names)}",
-                                 param_hint="--format")
+        raise click.BadParameter(
+            f"known formats: {', '.join(explainer.registry.names)}", param_hint="--format"
+        )
     reader = _reader(who)
 
     async def load(store: MessageStore) -> tuple[MessageView, MessageView]:
@@ -392,21 +494,39 @@ def _masked(entry: DiffEntry, explainer: _Explainer) -> DiffEntry:
 
 
 @click.command("stats")
-@click.option("--since", type=When(), default="24h", show_default=True, help="1h, 7d or an ISO time")
+@click.option(
+    "--since",
+    callback=_when_option,
+    metavar="WHEN",
+    default="24h",
+    show_default=True,
+    help="1h, 7d or an ISO time",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables")
 @click.pass_obj
 def stats(obj: CliContext, since: datetime, as_json: bool) -> None:
     """Messages per channel per hour, and failures by the party at fault."""
     figures = _run(obj, lambda store: store.stats(since=since))
     if as_json:
-        click.echo(json.dumps(figures, default=lambda value: value.isoformat(), ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                figures, default=lambda value: value.isoformat(), ensure_ascii=False, indent=2
+            )
+        )
         return
     click.echo(f"since {_local(since)}")
-    volume = [[_local(row["hour"])[:16], row["channel"], str(row["received"]), str(row["failed"])]
-              for row in figures["volume"]]
-    click.echo("\n" + (_table(["hour", "channel", "received", "failed"], volume) if volume else "no messages"))
+    volume = [
+        [_local(row["hour"])[:16], row["channel"], str(row["received"]), str(row["failed"])]
+        for row in figures["volume"]
+    ]
+    click.echo(
+        "\n"
+        + (_table(["hour", "channel", "received", "failed"], volume) if volume else "no messages")
+    )
     failures = [[row["channel"], row["party"], str(row["count"])] for row in figures["failures"]]
-    click.echo("\n" + (_table(["channel", "party", "failures"], failures) if failures else "no failures"))
+    click.echo(
+        "\n" + (_table(["channel", "party", "failures"], failures) if failures else "no failures")
+    )
 
 
 commands = [messages, show, diff, stats]

@@ -20,8 +20,9 @@ from __future__ import annotations
 import difflib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 from engine.formats.base import PayloadFormat
 from engine.formats.json_format import JsonFormat
@@ -71,7 +72,8 @@ def alignment(left: Flattened, right: Flattened) -> str:
 
 def diff_by_path(a: Sequence[Pair], b: Sequence[Pair]) -> list[DiffEntry]:
     a_keys, b_keys = _keyed(a), _keyed(b)
-    a_values, b_values = dict(zip(a_keys, (v for _, v in a))), dict(zip(b_keys, (v for _, v in b)))
+    a_values = dict(zip(a_keys, (value for _, value in a), strict=True))
+    b_values = dict(zip(b_keys, (value for _, value in b), strict=True))
     entries: list[DiffEntry] = []
     matcher = difflib.SequenceMatcher(None, a_keys, b_keys, autojunk=False)
     for _, a_start, a_end, b_start, b_end in matcher.get_opcodes():
@@ -104,11 +106,11 @@ def diff_by_value(
         if tag == "equal":
             continue
         olds, news = a[a_start:a_end], b[b_start:b_end]
-        for (old_path, old), (new_path, new) in zip(olds, news):
+        for (old_path, old), (new_path, new) in zip(olds, news, strict=False):
             path = old_path if old_path == new_path else f"{old_path} → {new_path}"
             entries.append(DiffEntry(path, "changed", old, new))
-        entries.extend(DiffEntry(path, "removed", old, None) for path, old in olds[len(news):])
-        entries.extend(DiffEntry(path, "added", None, new) for path, new in news[len(olds):])
+        entries.extend(DiffEntry(path, "removed", old, None) for path, old in olds[len(news) :])
+        entries.extend(DiffEntry(path, "added", None, new) for path, new in news[len(olds) :])
     return entries
 
 

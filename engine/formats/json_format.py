@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, ClassVar, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
 
 from engine.formats.text_format import TextualFormat
 
@@ -93,12 +94,11 @@ def find(document: Any, segments: list[str | int]) -> Any:
     """The value at `segments` inside a parsed document, or MISSING."""
     current = document
     for segment in segments:
-        if isinstance(segment, int) and isinstance(current, list) and segment < len(current):
-            current = current[segment]
-        elif isinstance(segment, str) and isinstance(current, dict) and segment in current:
-            current = current[segment]
-        else:
+        in_list = isinstance(segment, int) and isinstance(current, list) and segment < len(current)
+        in_object = isinstance(segment, str) and isinstance(current, dict) and segment in current
+        if not (in_list or in_object):
             return MISSING
+        current = current[segment]
     return current
 
 

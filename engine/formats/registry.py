@@ -8,18 +8,20 @@ still shown line by line.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Mapping
 
 import structlog
 
-from engine.errors import PluginError
 from engine.formats.base import PayloadFormat
-from engine.formats.text_format import TextFormat, TextualFormat, charset_of, decode_declared, media_type_of
+from engine.formats.text_format import (
+    TextFormat,
+    TextualFormat,
+    charset_of,
+    decode_declared,
+    media_type_of,
+)
 from engine.message import Payload
-
-if TYPE_CHECKING:
-    import pluggy
 
 log = structlog.get_logger(__name__)
 
@@ -40,24 +42,10 @@ class FormatRegistry:
         self._formats = dict(formats)
         self._text = self._formats.setdefault("text", TextFormat())
         self._by_type = {
-            content_type: fmt for fmt in self._formats.values() for content_type in fmt.content_types
+            content_type: fmt
+            for fmt in self._formats.values()
+            for content_type in fmt.content_types
         }
-
-    @classmethod
-    def from_plugin_manager(cls, pm: pluggy.PluginManager) -> "FormatRegistry":
-        """Collect `hisbridge_register_formats`; a name given by two plugins is a PluginError."""
-        formats: dict[str, PayloadFormat] = {}
-        owners: dict[str, str] = {}
-        for impl in pm.hook.hisbridge_register_formats.get_hookimpls():
-            for fmt in impl.function() or []:
-                if fmt.name in formats:
-                    raise PluginError(
-                        f"payload format {fmt.name!r} is registered by both "
-                        f"{owners[fmt.name]} and {impl.plugin_name}"
-                    )
-                formats[fmt.name] = fmt
-                owners[fmt.name] = impl.plugin_name
-        return cls(formats)
 
     @property
     def names(self) -> list[str]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import codecs
 from abc import abstractmethod
-from typing import ClassVar, Iterable
+from collections.abc import Iterable
+from typing import ClassVar
 
 from engine.formats.base import PayloadFormat
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from typing import ClassVar, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
 from xml.dom.minidom import Node
 
 import defusedxml.ElementTree as SafeET
@@ -33,11 +34,12 @@ def local_name(tag: str) -> str:
 
 def _parse(text: str) -> ET.Element:
     try:
-        return SafeET.fromstring(text)
+        root: ET.Element = SafeET.fromstring(text)
     except (ET.ParseError, DefusedXmlException) as exc:
         raise ValueError(f"not well-formed XML: {exc}") from exc
     except RecursionError as exc:
         raise ValueError("XML nested too deeply") from exc
+    return root
 
 
 def _own_text(element: ET.Element) -> str:
@@ -51,7 +53,7 @@ def _child_paths(element: ET.Element, path: str) -> list[tuple[str, ET.Element]]
     totals = Counter(names)
     seen: Counter[str] = Counter()
     children: list[tuple[str, ET.Element]] = []
-    for child, name in zip((c for c in element if isinstance(c.tag, str)), names):
+    for child, name in zip((c for c in element if isinstance(c.tag, str)), names, strict=True):
         seen[name] += 1
         suffix = f"[{seen[name]}]" if totals[name] > 1 else ""
         children.append((f"{path}/{name}{suffix}", child))
@@ -72,7 +74,7 @@ def pairs_of(root: ET.Element) -> Iterator[tuple[str, str]]:
         stack.extend(reversed(children))
 
 
-def _drop_blank_text(node: Node) -> None:
+def _drop_blank_text(node: Any) -> None:  # minidom's stubs type child nodes loosely
     for child in list(node.childNodes):
         if child.nodeType == Node.TEXT_NODE and not child.data.strip():
             node.removeChild(child)
@@ -82,7 +84,11 @@ def _drop_blank_text(node: Node) -> None:
 
 class XmlFormat(TextualFormat):
     name: ClassVar[str] = "xml"
-    content_types: ClassVar[tuple[str, ...]] = ("application/xml", "text/xml", "application/soap+xml")
+    content_types: ClassVar[tuple[str, ...]] = (
+        "application/xml",
+        "text/xml",
+        "application/soap+xml",
+    )
 
     def decode(self, body: bytes) -> str:
         # expat cannot read multi-byte legacy encodings (GB18030), so decode here, honouring
@@ -103,7 +109,7 @@ class XmlFormat(TextualFormat):
         try:
             document = SafeMinidom.parseString(text)
             _drop_blank_text(document)
-            pretty = document.toprettyxml(indent="  ")
+            pretty: str = document.toprettyxml(indent="  ")
         except RecursionError as exc:
             raise ValueError("XML nested too deeply to render") from exc
         return pretty.split("\n", 1)[1].rstrip("\n") if pretty.startswith("<?xml") else pretty

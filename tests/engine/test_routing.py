@@ -12,7 +12,9 @@ REGISTRY = FormatRegistry({"json": JsonFormat(), "xml": XmlFormat(), "text": Tex
 SETTLE = Payload.from_json(
     {"infno": "2207", "input": {"data": {"insutype": 310, "flags": [True, None], "list": [1]}}}
 )
-ORDER = Payload(b'<Envelope><Body><Order type="CT"><No>7</No></Order></Body></Envelope>', "text/xml")
+ORDER = Payload(
+    b'<Envelope><Body><Order type="CT"><No>7</No></Order></Body></Envelope>', "text/xml"
+)
 
 
 def spec(path: str, **condition: object) -> FilterSpec:

@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from engine.adapters.base import Wire
 from engine.attribution.facts import facts_from_error
@@ -59,8 +59,10 @@ def test_status_and_ack_come_from_detail_first_then_the_last_answer_on_the_wire(
 def test_input_error_and_unavailable_carry_their_attributes_as_fields() -> None:
     result = facts(InputError("missing", field="psn_no", party="device"), stage="validate")
     assert result.fields["field"] == "psn_no" and result.fields["party"] == "device"
-    since = datetime(2026, 11, 1, 8, tzinfo=timezone.utc)
-    unavailable = facts(DestinationUnavailable("yibao", state="open", since=since, reason="5 failures"))
+    since = datetime(2026, 11, 1, 8, tzinfo=UTC)
+    unavailable = facts(
+        DestinationUnavailable("yibao", state="open", since=since, reason="5 failures")
+    )
     assert unavailable.fields["state"] == "open"
     assert unavailable.fields["since"] == "2026-11-01T08:00:00+00:00"
     assert unavailable.error_kind == "DestinationUnavailable"

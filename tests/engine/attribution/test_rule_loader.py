@@ -14,7 +14,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_rules_load_as_fault_rules(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 rules:
   - id: site.lis.down
     party: device
@@ -26,15 +28,23 @@ rules:
     party: third_party
     match: {message: "超时"}
     reason: "x"
-""")
+""",
+    )
     first, second = load_rule_file(path)
-    assert (first.id, first.party, first.priority, first.remedy) == ("site.lis.down", Party.DEVICE, 200, "call the lab")
+    assert (first.id, first.party, first.priority, first.remedy) == (
+        "site.lis.down",
+        Party.DEVICE,
+        200,
+        "call the lab",
+    )
     assert first.match["http_status"] == [502, 503]
     assert second.priority == 500
 
 
 def test_every_problem_names_file_and_rule_index(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 rules:
   - id: ok.rule
     party: his
@@ -55,7 +65,8 @@ rules:
     party: his
     match: {stage: send}
     reason: x
-""")
+""",
+    )
     with pytest.raises(ConfigError) as caught:
         load_rule_file(path)
     problems = caught.value.problems

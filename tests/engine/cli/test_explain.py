@@ -25,13 +25,27 @@ from engine.store.schema import payload_reads
 from engine.store.store import MessageStore
 
 ID_NUMBER = "110101199003071234"
-RAW = {"infno": "2207", "input": {"data": {"psn_no": "P1", "psn_name": "测试甲",
-                                             "certno": ID_NUMBER, "amt": "12.50"}}}
-TRANSFORMED = {"infno": "2207", "input": {"data": {"psn_no": "P1", "psn_name": "测试甲",
-                                                     "certno": ID_NUMBER, "amt": 12.5,
-                                                     "insutype": "310"}}}
-BAD_GATEWAY = Verdict(Party.THIRD_PARTY, "core.http.server_error",
-                      "the destination failed (HTTP 502): http_status: HTTP 502")
+RAW = {
+    "infno": "2207",
+    "input": {"data": {"psn_no": "P1", "psn_name": "测试甲", "certno": ID_NUMBER, "amt": "12.50"}},
+}
+TRANSFORMED = {
+    "infno": "2207",
+    "input": {
+        "data": {
+            "psn_no": "P1",
+            "psn_name": "测试甲",
+            "certno": ID_NUMBER,
+            "amt": 12.5,
+            "insutype": "310",
+        }
+    },
+}
+BAD_GATEWAY = Verdict(
+    Party.THIRD_PARTY,
+    "core.http.server_error",
+    "the destination failed (HTTP 502): http_status: HTTP 502",
+)
 
 
 @dataclass
@@ -49,32 +63,63 @@ async def _fill(url: str) -> tuple[str, str, str, str]:
     try:
         now = datetime.now(UTC)
         settle = await _settlement(store, now - timedelta(minutes=50), RAW, TRANSFORMED)
-        other = await _settlement(store, now - timedelta(minutes=40),
-                                  {**RAW, "infno": "2208"}, TRANSFORMED)
+        other = await _settlement(
+            store, now - timedelta(minutes=40), {**RAW, "infno": "2208"}, TRANSFORMED
+        )
         upload = new_id()
-        await store.create_message(NewMessage(
-            id=upload, channel="upload", source="http", received_at=now - timedelta(minutes=30),
-            raw=Payload(b'<Upload><Code type="drug">81234567890123456789</Code></Upload>', "text/xml"),
-            content_type="text/xml",
-            deliveries=[NewDelivery("drug_trace", Delivery.ASYNC, Status.QUEUED)],
-            correlation_key="RX-9", status=Status.QUEUED, business_keys={"rx_no": "RX-9"},
-        ))
-        await store.add_stages(upload, [StageRecord(
-            StageName.SENT, Payload(b'<Upload><Code type="drug">81234567890123456780</Code></Upload>',
-                                    "text/xml"), None, 1,
-        )])
+        await store.create_message(
+            NewMessage(
+                id=upload,
+                channel="upload",
+                source="http",
+                received_at=now - timedelta(minutes=30),
+                raw=Payload(
+                    b'<Upload><Code type="drug">81234567890123456789</Code></Upload>', "text/xml"
+                ),
+                content_type="text/xml",
+                deliveries=[NewDelivery("drug_trace", Delivery.ASYNC, Status.QUEUED)],
+                correlation_key="RX-9",
+                status=Status.QUEUED,
+                business_keys={"rx_no": "RX-9"},
+            )
+        )
+        await store.add_stages(
+            upload,
+            [
+                StageRecord(
+                    StageName.SENT,
+                    Payload(
+                        b'<Upload><Code type="drug">81234567890123456780</Code></Upload>',
+                        "text/xml",
+                    ),
+                    None,
+                    1,
+                )
+            ],
+        )
         fanout = new_id()
-        ids = await store.create_message(NewMessage(
-            id=fanout, channel="results", source="mllp", received_at=now - timedelta(minutes=20),
-            raw=Payload.from_json({"a": 1}), content_type="application/json",
-            deliveries=[NewDelivery("lis", Delivery.ASYNC, Status.QUEUED),
-                        NewDelivery("pacs", Delivery.ASYNC, Status.QUEUED)],
-            status=Status.QUEUED,
-        ))
-        await store.add_stages(fanout, [
-            StageRecord(StageName.TRANSFORMED, Payload.from_json({"a": 2}), ids["lis"], 1),
-            StageRecord(StageName.TRANSFORMED, Payload.from_json({"a": 3}), ids["pacs"], 1),
-        ])
+        ids = await store.create_message(
+            NewMessage(
+                id=fanout,
+                channel="results",
+                source="mllp",
+                received_at=now - timedelta(minutes=20),
+                raw=Payload.from_json({"a": 1}),
+                content_type="application/json",
+                deliveries=[
+                    NewDelivery("lis", Delivery.ASYNC, Status.QUEUED),
+                    NewDelivery("pacs", Delivery.ASYNC, Status.QUEUED),
+                ],
+                status=Status.QUEUED,
+            )
+        )
+        await store.add_stages(
+            fanout,
+            [
+                StageRecord(StageName.TRANSFORMED, Payload.from_json({"a": 2}), ids["lis"], 1),
+                StageRecord(StageName.TRANSFORMED, Payload.from_json({"a": 3}), ids["pacs"], 1),
+            ],
+        )
         return settle, upload, fanout, other
     finally:
         await store.close()
@@ -82,31 +127,51 @@ async def _fill(url: str) -> tuple[str, str, str, str]:
 
 async def _settlement(store: MessageStore, received: datetime, raw: dict, transformed: dict) -> str:  # type: ignore[type-arg]
     message_id = new_id()
-    ids = await store.create_message(NewMessage(
-        id=message_id, channel="settle", source="http", received_at=received,
-        raw=Payload.from_json(raw), content_type="application/json",
-        deliveries=[NewDelivery("yibao", Delivery.SYNC, Status.RECEIVED)],
-        correlation_key=ID_NUMBER, business_keys={"setl_id": "S1"},
-    ))
+    ids = await store.create_message(
+        NewMessage(
+            id=message_id,
+            channel="settle",
+            source="http",
+            received_at=received,
+            raw=Payload.from_json(raw),
+            content_type="application/json",
+            deliveries=[NewDelivery("yibao", Delivery.SYNC, Status.RECEIVED)],
+            correlation_key=ID_NUMBER,
+            business_keys={"setl_id": "S1"},
+        )
+    )
     delivery = ids["yibao"]
-    sent = Payload.from_json(transformed, headers={"Authorization": "Bearer s3cr3t-token",
-                                                   "X-Trace": "t1"})
+    sent = Payload.from_json(
+        transformed, headers={"Authorization": "Bearer s3cr3t-token", "X-Trace": "t1"}
+    )
     await store.record_attempt(
-        AttemptRecord(delivery, 1, received, 123.4, "transient", http_status=502,
-                      error="http_status: HTTP 502", verdict=BAD_GATEWAY),
+        AttemptRecord(
+            delivery,
+            1,
+            received,
+            123.4,
+            "transient",
+            http_status=502,
+            error="http_status: HTTP 502",
+            verdict=BAD_GATEWAY,
+        ),
         [
             StageRecord(StageName.TRANSFORMED, Payload.from_json(transformed), delivery, 1),
             StageRecord(StageName.SENT, sent, delivery, 1),
             StageRecord(StageName.RESPONSE_RAW, Payload(b"Bad Gateway", "text/plain"), delivery, 1),
         ],
         DeliveryUpdate(delivery, Status.FAILED, 1, verdict=BAD_GATEWAY),
-        message_status=Status.FAILED, message_verdict=BAD_GATEWAY, message_id=message_id,
+        message_status=Status.FAILED,
+        message_verdict=BAD_GATEWAY,
+        message_id=message_id,
     )
     return message_id
 
 
 @pytest.fixture(scope="module")
-def filled_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[str, str, str, str]]:
+def filled_store(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, tuple[str, str, str, str]]:
     """Filled once per module (each store write is fsynced); every test gets a copy."""
     store_dir = tmp_path_factory.mktemp("template") / "var"
     ids = asyncio.run(_fill(f"sqlite:///{store_dir / 'hisbridge.db'}"))
@@ -134,18 +199,23 @@ def cli_context() -> CliContext:
 
 
 def run(stored: Stored, *args: str) -> Result:
-    return CliRunner().invoke(main, ["--conf", str(stored.conf), *args], obj=cli_context(),
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        main, ["--conf", str(stored.conf), *args], obj=cli_context(), catch_exceptions=False
+    )
 
 
 def audit_rows(stored: Stored) -> list[tuple[str, str, str, str]]:
     engine = sa.create_engine(stored.db_url)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(sa.select(
-                payload_reads.c.who, payload_reads.c.message_id, payload_reads.c.action,
-                payload_reads.c.remote,
-            ).order_by(payload_reads.c.id))
+            rows = connection.execute(
+                sa.select(
+                    payload_reads.c.who,
+                    payload_reads.c.message_id,
+                    payload_reads.c.action,
+                    payload_reads.c.remote,
+                ).order_by(payload_reads.c.id)
+            )
             return [tuple(row) for row in rows]  # type: ignore[misc]
     finally:
         engine.dispose()
@@ -158,8 +228,16 @@ def test_messages_lists_newest_first_with_masked_keys(stored: Stored) -> None:
     result = run(stored, "messages")
     assert result.exit_code == 0, result.stdout
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["id", "received", "channel", "status", "party", "rule",
-                                "correlation", "key"]
+    assert lines[0].split() == [
+        "id",
+        "received",
+        "channel",
+        "status",
+        "party",
+        "rule",
+        "correlation",
+        "key",
+    ]
     order = [line.split()[0] for line in lines[1:]]
     assert order == [stored.fanout, stored.upload, stored.other_settle, stored.settle]
     assert ID_NUMBER not in result.stdout
@@ -218,7 +296,9 @@ def test_show_explains_attempts_and_renders_stages(stored: Stored) -> None:
     assert "verdict third_party (core.http.server_error): the destination failed (HTTP 502)" in out
     assert "remedy: the other side's service is failing" in out
     assert "delivery yibao (sync): failed, 1 attempt(s)" in out
-    assert "#1" in out and "123.4 ms  transient  HTTP 502  third_party (core.http.server_error)" in out
+    assert (
+        "#1" in out and "123.4 ms  transient  HTTP 502  third_party (core.http.server_error)" in out
+    )
     assert "── raw · application/json · json ·" in out
     assert "── sent → yibao attempt 1 · application/json · json ·" in out
     assert '"psn_name": "测试甲"' in out  # payloads are shown as they are (audited)
@@ -238,8 +318,11 @@ def test_show_one_stage_masked(stored: Stored) -> None:
 
 
 def test_show_raw_bytes_writes_exact_bytes_to_stdout(stored: Stored) -> None:
-    result = CliRunner().invoke(main, ["--conf", str(stored.conf), "show", stored.upload,
-                                       "--stage", "raw", "--raw-bytes"], obj=cli_context())
+    result = CliRunner().invoke(
+        main,
+        ["--conf", str(stored.conf), "show", stored.upload, "--stage", "raw", "--raw-bytes"],
+        obj=cli_context(),
+    )
     assert result.exit_code == 0, result.stdout
     assert result.stdout_bytes == b'<Upload><Code type="drug">81234567890123456789</Code></Upload>'
     assert "── raw · text/xml · xml" in result.stderr

@@ -11,8 +11,17 @@ def fmt() -> JsonFormat:
 
 def test_flatten_gives_paths_and_json_encoded_leaves(fmt: JsonFormat) -> None:
     body = Payload.from_json(
-        {"infno": "2207", "input": {"data": {"psn_name": "测试甲", "amt": 12, "ok": True,
-                                             "items": [{"code": "A1"}, None]}}}
+        {
+            "infno": "2207",
+            "input": {
+                "data": {
+                    "psn_name": "测试甲",
+                    "amt": 12,
+                    "ok": True,
+                    "items": [{"code": "A1"}, None],
+                }
+            },
+        }
     ).body
     assert list(fmt.flatten(body)) == [
         ("$.infno", '"2207"'),
@@ -26,26 +35,36 @@ def test_flatten_gives_paths_and_json_encoded_leaves(fmt: JsonFormat) -> None:
 
 def test_number_literals_are_kept_as_written(fmt: JsonFormat) -> None:
     assert list(fmt.flatten(b'{"amt": 12.50, "big": 12345678901234567890.10, "e": 1E3}')) == [
-        ("$.amt", "12.50"), ("$.big", "12345678901234567890.10"), ("$.e", "1E3"),
+        ("$.amt", "12.50"),
+        ("$.big", "12345678901234567890.10"),
+        ("$.e", "1E3"),
     ]
 
 
 def test_odd_keys_use_brackets_and_empty_containers_are_leaves(fmt: JsonFormat) -> None:
-    pairs = list(fmt.flatten('{"drug code": {}, "1st": [], "a.b": "x", "\\"q": 1}'.encode()))
-    assert pairs == [('$["drug code"]', "{}"), ('$["1st"]', "[]"), ('$["a.b"]', '"x"'),
-                     ('$["\\"q"]', "1")]
+    pairs = list(fmt.flatten(b'{"drug code": {}, "1st": [], "a.b": "x", "\\"q": 1}'))
+    assert pairs == [
+        ('$["drug code"]', "{}"),
+        ('$["1st"]', "[]"),
+        ('$["a.b"]', '"x"'),
+        ('$["\\"q"]', "1"),
+    ]
 
 
 def test_scalar_document_has_root_path(fmt: JsonFormat) -> None:
     assert list(fmt.flatten(b'"only"')) == [("$", '"only"')]
 
 
-@pytest.mark.parametrize("path", ["$", "$.a", "$.a.b[0].c", '$["drug code"][12]', "$.姓名", '$["\\"q"]'])
+@pytest.mark.parametrize(
+    "path", ["$", "$.a", "$.a.b[0].c", '$["drug code"][12]', "$.姓名", '$["\\"q"]']
+)
 def test_split_path_round_trips_flatten_paths(fmt: JsonFormat, path: str) -> None:
     segments = split_path(path)
     document: object = "leaf"
     for segment in reversed(segments):
-        document = [None] * segment + [document] if isinstance(segment, int) else {segment: document}
+        document = (
+            [None] * segment + [document] if isinstance(segment, int) else {segment: document}
+        )
     assert (path, '"leaf"') in list(fmt.flatten(Payload.from_json(document).body))
 
 

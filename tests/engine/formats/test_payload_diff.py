@@ -12,7 +12,9 @@ REGISTRY = FormatRegistry({"json": JsonFormat(), "xml": XmlFormat(), "text": Tex
 
 def test_json_payloads_differ_by_path_in_document_order() -> None:
     raw = Payload.from_json({"psn_no": "P1", "amt": "12.50", "dept": "内科", "gone": 1})
-    transformed = Payload.from_json({"psn_no": "P1", "amt": 12.5, "dept": "外科", "insutype": "310"})
+    transformed = Payload.from_json(
+        {"psn_no": "P1", "amt": 12.5, "dept": "外科", "insutype": "310"}
+    )
     assert diff_payloads(raw, transformed, REGISTRY) == [
         DiffEntry("$.amt", "changed", '"12.50"', "12.5"),
         DiffEntry("$.dept", "changed", '"内科"', '"外科"'),
@@ -82,14 +84,18 @@ def test_format_can_be_forced() -> None:
 
 
 def test_render_is_one_line_per_entry_with_totals() -> None:
-    rendered = render_diff([
-        DiffEntry("$.a", "changed", '"x"', '"y"'),
-        DiffEntry("$.b", "removed", "", None),
-        DiffEntry("line 2", "added", None, "multi\nline " + "z" * 300),
-    ])
+    rendered = render_diff(
+        [
+            DiffEntry("$.a", "changed", '"x"', '"y"'),
+            DiffEntry("$.b", "removed", "", None),
+            DiffEntry("line 2", "added", None, "multi\nline " + "z" * 300),
+        ]
+    )
     lines = rendered.splitlines()
     assert lines[0] == '~ $.a: "x" → "y"'
     assert lines[1] == "- $.b: (empty)"
-    assert lines[2].startswith("+ line 2: multi\\nline zzz") and lines[2].endswith("… (311 characters)")
+    assert lines[2].startswith("+ line 2: multi\\nline zzz") and lines[2].endswith(
+        "… (311 characters)"
+    )
     assert lines[3] == "1 changed, 1 removed, 1 added"
     assert render_diff([]) == "no differences"

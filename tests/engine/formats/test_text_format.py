@@ -3,7 +3,10 @@ from engine.formats.text_format import TextFormat, charset_of, decode_guessing, 
 
 def test_lines_are_numbered_from_one() -> None:
     assert list(TextFormat().flatten(b"first\n\nthird\r\nfourth")) == [
-        ("line 1", "first"), ("line 2", ""), ("line 3", "third"), ("line 4", "fourth"),
+        ("line 1", "first"),
+        ("line 2", ""),
+        ("line 3", "third"),
+        ("line 4", "fourth"),
     ]
 
 
@@ -22,5 +25,5 @@ def test_charset_and_media_type_are_read_from_content_type() -> None:
 def test_decoding_guesses_bom_utf8_then_gb18030() -> None:
     assert decode_guessing("样本".encode("utf-8-sig")) == "样本"
     assert decode_guessing("样本".encode("utf-16")) == "样本"
-    assert decode_guessing("样本".encode("utf-8")) == "样本"
+    assert decode_guessing("样本".encode()) == "样本"
     assert decode_guessing("样本".encode("gb18030")) == "样本"

@@ -54,7 +54,9 @@ def test_entity_expansion_is_refused(fmt: XmlFormat) -> None:
 
 
 def test_external_entity_is_refused(fmt: XmlFormat) -> None:
-    xxe = b"""<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>"""
+    xxe = (
+        b"""<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>"""
+    )
     with pytest.raises(ValueError):
         fmt.flatten(xxe)
 

@@ -38,7 +38,8 @@ SETTLE_TIMEOUT_SECONDS = 0.3
 
 
 class KeyedAdapter(Adapter):
-    """Indexes `setl_id` and `psn_name`; rejects a negative `amount` naming the field."""
+    """Indexes `setl_id` and `psn_name`; rejects a negative `amount` naming the field;
+    fails with a bug of its own (not an AdapterError) when asked to `explode`."""
 
     name = "test_keyed"
     business_keys = ("setl_id", "psn_name")
@@ -53,6 +54,8 @@ class KeyedAdapter(Adapter):
         return {key: str(data[key]) for key in self.business_keys if key in data}
 
     async def send(self, request: Payload, wire: Wire) -> Payload:
+        if request.json().get("explode"):
+            raise ZeroDivisionError("division by zero in the test adapter")
         wire.sent(request)
         reply = Payload.from_json({"accepted": True})
         wire.received(reply, status_code=200)

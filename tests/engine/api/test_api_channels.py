@@ -168,6 +168,19 @@ async def test_open_breaker_answers_503_without_calling_the_destination(api: Api
     assert stored["status"] == "short_circuited"
 
 
+async def test_engine_fault_is_500_with_the_rule_and_no_traceback(api: Api) -> None:
+    response = await api.post("keyed", {"setl_id": "S5", "explode": True})
+
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error["code"] == "engine_error"
+    assert error["party"] == "engine"
+    assert error["rule_id"]
+    assert "ZeroDivisionError" in error["reason"]
+    assert "Traceback" not in response.text
+    assert error["message_id"] == response.headers["x-hisbridge-message-id"]
+
+
 async def test_plugin_routes_are_mounted_with_the_same_auth(api: Api) -> None:
     allowed = await api.get("/api/v1/test-plugin/whoami", token=HIS_TOKEN)
     refused = await api.get("/api/v1/test-plugin/whoami", token=None)

@@ -102,7 +102,8 @@ def engine_config(tmp_path: Path, upstream_url: str) -> EngineConfig:
             },
             "echo": {
                 "name": "echo",
-                "destinations": [{"name": "echo_box", "adapter": "memory", "delivery": "sync"}],
+                "destinations": [{"name": "echo_box", "adapter": "memory", "delivery": "sync",
+                                  "config": {"peer": "api_echo"}}],
             },
             "keyed": {
                 "name": "keyed",
@@ -110,7 +111,8 @@ def engine_config(tmp_path: Path, upstream_url: str) -> EngineConfig:
             },
             "trace": {
                 "name": "trace",
-                "destinations": [{"name": "trace_box", "adapter": "memory", "delivery": "async"}],
+                "destinations": [{"name": "trace_box", "adapter": "memory", "delivery": "async",
+                                  "config": {"peer": "api_trace"}}],
             },
         },
     })

@@ -97,8 +97,7 @@ class GroupWriter:
                 try:
                     connection = self.engine.connect()
                 except Exception as exc:
-                    for operation in group:
-                        _fail(operation, exc)
+                    _settle([(operation, None, exc) for operation in group])
                     continue
             self._run_group(connection, group)
         if connection is not None:
@@ -112,59 +111,61 @@ class GroupWriter:
                     result = operation.run(connection)
                     results.append(result)
                     if operation.early:
-                        _resolve(operation, result)
+                        _settle([(operation, result, None)])
         except Exception as exc:
             if len(group) == 1:
-                _fail(group[0], exc)
+                _settle([(group[0], None, exc)])
                 return
             log.warning("store group failed, retrying one by one", size=len(group),
                         error=str(exc))
-            for operation in group:
-                self._run_alone(connection, operation)
+            _settle([self._run_alone(connection, operation) for operation in group])
             return
-        for operation, result in zip(group, results):
-            _resolve(operation, result)
+        _settle([(operation, result, None) for operation, result in zip(group, results)])
 
-    def _run_alone(self, connection: sa.Connection, operation: _Operation) -> None:
+    def _run_alone(self, connection: sa.Connection, operation: _Operation) -> _Outcome:
         try:
             with connection.begin():
-                result = operation.run(connection)
+                return (operation, operation.run(connection), None)
         except Exception as exc:
-            _fail(operation, exc)
-            return
-        _resolve(operation, result)
+            return (operation, None, exc)
 
 
-def _resolve(operation: _Operation, result: Any) -> None:
-    if operation.resolved:
-        return
-    operation.resolved = True
-    _call_in_loop(operation, _set_result, operation.future, result)
+_Outcome = tuple[_Operation, Any, Exception | None]
 
 
-def _fail(operation: _Operation, exc: Exception) -> None:
-    if operation.resolved:
-        # An early caller already has its result; its next awaited write will fail too.
-        log.error("store write failed after its caller moved on", error=str(exc))
-        return
-    operation.resolved = True
-    error = exc if isinstance(exc, StoreError) else StoreError(f"store write failed: {exc}")
-    error.__cause__ = exc if error is not exc else None
-    _call_in_loop(operation, _set_exception, operation.future, error)
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Hand results and errors to the callers' loops: one wake-up per loop, not per write."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, Any]]] = {}
+    for operation, result, exc in outcomes:
+        if operation.resolved:
+            if exc is not None:
+                # An early caller already has its ids; its next awaited write fails too.
+                log.error("store write failed after its caller moved on", error=str(exc))
+            continue
+        operation.resolved = True
+        error = None if exc is None else _store_error(exc)
+        by_loop.setdefault(operation.loop, []).append((operation.future, result, error))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_in_loop, settled)
+        except RuntimeError:
+            log.warning("store caller's event loop is closed; results dropped",
+                        count=len(settled))
 
 
-def _call_in_loop(operation: _Operation, callback: Callable[..., None], *args: Any) -> None:
-    try:
-        operation.loop.call_soon_threadsafe(callback, *args)
-    except RuntimeError:
-        log.warning("store caller's event loop is closed; result dropped")
+def _store_error(exc: Exception) -> StoreError:
+    if isinstance(exc, StoreError):
+        return exc
+    error = StoreError(f"store write failed: {exc}")
+    error.__cause__ = exc
+    return error
 
 
-def _set_result(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():
-        future.set_result(result)
-
-
-def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
+def _settle_in_loop(settled: list[tuple[asyncio.Future[Any], Any, StoreError | None]]) -> None:
+    for future, result, error in settled:
+        if future.done():  # the caller was cancelled
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)

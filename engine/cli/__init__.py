@@ -155,9 +155,7 @@ def _fail(exc: EngineError) -> NoReturn:
     type=click.Path(file_okay=False, path_type=Path),
     help="config directory (hisbridge.yaml and channels/); env HISBRIDGE_CONF",
 )
-@click.option(
-    "-v", "--verbose", count=True, help="log progress to stderr (-v info, -vv debug)"
-)
+@click.option("-v", "--verbose", count=True, help="log progress to stderr (-v info, -vv debug)")
 @click.version_option(version=hisbridge_version(), message="%(prog)s %(version)s")
 @click.pass_context
 def main(ctx: click.Context, conf_dir: Path, verbose: int) -> None:

@@ -55,8 +55,8 @@ def _config_page() -> str:
         "The conf dir (`--conf`, env `HISBRIDGE_CONF`, default `./conf`) holds `hisbridge.yaml`",
         "with the daemon settings and one file per channel under `channels/`; a channel's `name`",
         "defaults to its file stem. `hisbridge check-config` validates everything and reports",
-        "every problem with its path. Relative paths (SQLite files, `$file` secrets) start from the",
-        "directory that contains the conf dir.",
+        "every problem with its path. Relative paths (SQLite files, `$file` secrets) start from",
+        "the directory that contains the conf dir.",
         "",
         f"**Secrets**: {SECRET_HINT}; a literal value where a secret is expected is an error.",
         "",
@@ -132,36 +132,53 @@ def _fields_table(fields: dict[str, FieldInfo]) -> list[str]:
         if info.examples:
             examples = ", ".join(f"`{_yaml(example)}`" for example in info.examples)
             description += f" (example: {examples})"
-        cells = [f"`{key}`", _type_name(info.annotation), _default(info), description.strip()]
+        type_name = " ".join([_type_name(info.annotation), *_constraints(info)])
+        cells = [f"`{key}`", type_name, _default(info), description.strip()]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return [*rows, ""]
 
 
+_BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+
+
+def _constraints(info: FieldInfo) -> list[str]:
+    """Bounds a value must keep, as the loader words them (`> 0`, `>= 1`)."""
+    words = []
+    for metadata in info.metadata:
+        for attribute, symbol in _BOUNDS:
+            bound = getattr(metadata, attribute, None)
+            if bound is not None:
+                words.append(f"{symbol} {bound:g}")
+        if getattr(metadata, "min_length", None):
+            words.append(f"(at least {metadata.min_length})")
+    return words
+
+
 def _model_sections(path: str, annotation: Any, level: int = 3) -> list[str]:
-    model = _nested_model(annotation)
-    if model is None or model is SecretRef:
-        return []
+    models = [model for model in _nested_models(annotation) if model is not SecretRef]
     suffix = (
         "[]" if _origin_is(annotation, list) else ".<name>" if _origin_is(annotation, dict) else ""
     )
-    heading = f"{'#' * level} `{path}{suffix}`"
-    lines = [heading, ""]
-    if model.__doc__ and model.__doc__ is not BaseModel.__doc__:
-        lines += [" ".join(model.__doc__.split()), ""]
-    lines += _fields_table(model.model_fields)
-    for name, info in model.model_fields.items():
-        lines += _model_sections(f"{path}{suffix}.{name}", info.annotation, level)
+    lines = []
+    for model in models:
+        variant = f" ({model.__name__})" if len(models) > 1 else ""
+        lines += [f"{'#' * level} `{path}{suffix}`{variant}", ""]
+        if model.__doc__:
+            lines += [" ".join(model.__doc__.split()), ""]
+        lines += _fields_table(model.model_fields)
+        for name, info in model.model_fields.items():
+            lines += _model_sections(f"{path}{suffix}.{name}", info.annotation, level)
     return lines
 
 
-def _nested_model(annotation: Any) -> type[BaseModel] | None:
+def _nested_models(annotation: Any) -> list[type[BaseModel]]:
+    """Models a field holds directly, in a list/dict/optional, or as union variants."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+        return [annotation]
+    found: list[type[BaseModel]] = []
     for arg in typing.get_args(annotation):
-        model = _nested_model(arg)
-        if model is not None:
-            return model
-    return None
+        found += [model for model in _nested_models(arg) if model not in found]
+    return found
 
 
 def _origin_is(annotation: Any, container: type) -> bool:
@@ -169,7 +186,7 @@ def _origin_is(annotation: Any, container: type) -> bool:
 
 
 def _type_name(annotation: Any) -> str:
-    if is_secret_annotation(annotation) and _nested_model(annotation) is SecretRef:
+    if is_secret_annotation(annotation) and _nested_models(annotation) == [SecretRef]:
         base = "secret (`$env`/`$file`)"
         return base + " or null" if type(None) in typing.get_args(annotation) else base
     origin = typing.get_origin(annotation)
@@ -177,7 +194,9 @@ def _type_name(annotation: Any) -> str:
     if origin is typing.Literal:
         return "one of " + ", ".join(f"`{arg}`" for arg in args)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(arg) for arg in args)
+        return " or ".join(dict.fromkeys(_type_name(arg) for arg in args))
+    if annotation is Any:
+        return "any"
     if origin is typing.Annotated:
         return _type_name(args[0])
     if origin is list:

@@ -159,4 +159,4 @@ def test_generated_docs_cover_every_component_and_mark_secrets(tmp_path: Path) -
         for name in [*entry["adapters"], *entry["sources"], *entry["processors"]]:
             assert f"### `{name}`" in adapters_md
     assert "| `token` | secret (`$env`/`$file`) | required |" in config_md
-    assert "`fail_max` | integer | `5` | consecutive transient failures" in config_md
+    assert "`fail_max` | integer > 0 | `5` | consecutive transient failures" in config_md

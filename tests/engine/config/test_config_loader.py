@@ -111,12 +111,18 @@ def test_unknown_names_list_the_known_ones(write_conf: WriteConf, catalogue: Cat
     problems = problems_of(conf, catalogue)
 
     lab = conf / "channels/lab.yaml"
+    sources = ", ".join(sorted([*catalogue.sources, "http"]))
+    processors, adapters = (
+        ", ".join(sorted(catalogue.processors)),
+        ", ".join(sorted(catalogue.adapters)),
+    )
+    assert "require_fields" in processors and "http_json" in adapters
     assert problems == [
-        f"{lab}: channels.lab.source.kind: unknown source kind 'astm_serial' (known: http)",
+        f"{lab}: channels.lab.source.kind: unknown source kind 'astm_serial' (known: {sources})",
         f"{lab}: channels.lab.processors[0].name: unknown processor 'require_feilds' "
-        f"(known: require_fields)",
+        f"(known: {processors})",
         f"{lab}: channels.lab.destinations[0].adapter: unknown adapter 'yibao_settle' "
-        f"(known: http_json)",
+        f"(known: {adapters})",
     ]
 
 

@@ -147,6 +147,7 @@ class E1381Link:
         self._last_good: bytes | None = None
         self._frames_received = 0
         self._record_open = False
+        self._refused_last = False
         # sending
         self._outbox: deque[bytes] = deque()
         self._frames: list[bytes] = []
@@ -229,8 +230,8 @@ class E1381Link:
         first = self._buffer[0]
         if first == EOT:
             self._take(1)
-            if self._record_open:
-                reason = "EOT after an intermediate (ETB) frame: last record incomplete"
+            reason = self._incomplete_reason()
+            if reason:
                 events.append(TransferAborted(reason, self._take_transcript()))
             else:
                 transcript = self._take_transcript()
@@ -265,6 +266,7 @@ class E1381Link:
                 self._reject("frame too large", now, events)
             return False
         raw = self._take(end)
+        self._take_trailer()
         frame = parse_frame(raw)
         if frame.number is None or (not frame.checksum_ok and self.verify_checksum):
             self._reject(frame.problem, now, events)
@@ -276,16 +278,28 @@ class E1381Link:
             self._last_good = raw
             self._frames_received += 1
             self._expected = (self._expected + 1) % 8
+            self._refused_last = False
             self._emit(_ACK, events)
         elif raw == self._last_good:
+            self._refused_last = False
             self._emit(_ACK, events)
         else:
             self._reject(f"frame number {frame.number}, expected {self._expected}", now, events)
         self.deadline = now + self.timers.receiver_idle
         return True
 
+    def _incomplete_reason(self) -> str:
+        if self._refused_last:
+            return "sender ended the transfer after a refused frame"
+        if self._record_open:
+            return "EOT after an intermediate (ETB) frame: last record incomplete"
+        if not self._frames_received:
+            return "EOT before any accepted frame"
+        return ""
+
     def _reject(self, reason: str, now: float, events: list[Event]) -> None:
         events.append(FrameRejected(reason))
+        self._refused_last = True
         self._emit(_NAK, events)
         self.deadline = now + self.timers.receiver_idle
 
@@ -295,6 +309,7 @@ class E1381Link:
         self._last_good = None
         self._frames_received = 0
         self._record_open = False
+        self._refused_last = False
 
     # -- sending -----------------------------------------------------------------------
 
@@ -396,6 +411,13 @@ class E1381Link:
         del self._buffer[:count]
         self._transcript += data
         return data
+
+    def _take_trailer(self) -> None:
+        """CR LF after the checksum when already here; a late or missing one is skipped later
+        as noise, so devices that send CR only, LF only or nothing work too."""
+        for byte in (0x0D, 0x0A):
+            if self._buffer[:1] == bytes((byte,)):
+                self._take(1)
 
     def _take_transcript(self) -> bytes:
         transcript, self._transcript = bytes(self._transcript), bytearray()

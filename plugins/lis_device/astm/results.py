@@ -23,11 +23,32 @@ from plugins.lis_device.results import DeviceResult, ResultBatch, parse_number
 
 @dataclass(frozen=True, slots=True)
 class AstmResultLayout:
+    """Where a device puts things. Defaults follow E1394 §10.1; `shifted_after_units()`
+    covers devices (Beckman DxH) that insert an extra empty field after R-5."""
+
     specimen_fields: tuple[str, ...] = ("O.3.1", "O.4.1")
     code_component: int = 4
     fallback_code_component: int = 1
     name_component: int = 2
     instrument_path: str = "H.5.1"
+    units_field: int = 5
+    range_field: int = 6
+    flags_field: int = 7
+    status_field: int = 9
+    operator_field: int = 11
+    started_field: int = 12
+    completed_field: int = 13
+    instrument_field: int = 14
+
+    @classmethod
+    def shifted_after_units(cls, shift: int = 1, **overrides: object) -> AstmResultLayout:
+        fields = (
+            "range_field", "flags_field", "status_field", "operator_field",
+            "started_field", "completed_field", "instrument_field",
+        )
+        standard = cls()
+        shifted = {name: getattr(standard, name) + shift for name in fields}
+        return cls(**{**shifted, **overrides})  # type: ignore[arg-type]
 
 
 def _specimen_of(order: AstmRecord | None, layout: AstmResultLayout) -> str:
@@ -113,14 +134,14 @@ def _result(
         batch.warnings.append(f"{source}: value {value!r} has no test id")
     extra = {
         "universal_test_id": record.raw(3),
-        "operator": record.value(11).strip(),
-        "started_at": record.value(12).strip(),
-        "instrument_id": record.value(14).strip(),
+        "operator": record.value(layout.operator_field).strip(),
+        "started_at": record.value(layout.started_field).strip(),
+        "instrument_id": record.value(layout.instrument_field).strip(),
     }
     if any(part.strip() for part in value_parts[1:]):
         extra["value_components"] = record.value(4)
     unescape = record.delimiters.unescape
-    flags = [unescape(flag, record.encoding).strip() for flag in record.repeats(7)]
+    flags = [unescape(flag, record.encoding).strip() for flag in record.repeats(layout.flags_field)]
     return DeviceResult(
         protocol="astm",
         source=source,
@@ -128,11 +149,14 @@ def _result(
         test_name=name,
         value=value,
         numeric=parse_number(value),
-        units=record.value(5, component=1).strip(),
-        reference_range=record.value(6, component=1).strip(),
+        units=record.value(layout.units_field, component=1).strip(),
+        reference_range=record.value(layout.range_field, component=1).strip(),
         abnormal_flags=tuple(flag for flag in flags if flag),
-        result_status=record.value(9).strip(),
-        observed_at=record.value(13).strip() or record.value(12).strip(),
+        result_status=record.value(layout.status_field).strip(),
+        observed_at=(
+            record.value(layout.completed_field).strip()
+            or record.value(layout.started_field).strip()
+        ),
         specimen_barcode=barcode,
         instrument=batch.instrument,
         extra={key: text for key, text in extra.items() if text},

@@ -10,16 +10,10 @@ from typing import Any
 
 import pytest
 
-from engine.adapters.base import Wire
-from engine.message import Payload
 from engine.transports.http import HttpClients
 from plugins.yibao.adapter import YibaoAdapter, YibaoConfig
 from plugins.yibao.simulator import CentreSimulator, GatewayAuth, SimulatorServer
-
-TIF_PAASID = "sim_paas"
-TIF_TOKEN = "TESTTOKEN0123456789abcdefABCDEF01"
-FIXMEDINS_CODE = "H44030400123"
-FAKE_CERT_NO = "FAKE-CERT-0001"
+from tests.plugins.yibao.yibao_calls import FIXMEDINS_CODE, TIF_PAASID, TIF_TOKEN
 
 
 @pytest.fixture
@@ -71,16 +65,3 @@ async def make_adapter(
 @pytest.fixture
 def adapter(make_adapter: Callable[..., YibaoAdapter]) -> YibaoAdapter:
     return make_adapter()
-
-
-async def call(adapter: YibaoAdapter, infno: str, input: dict[str, Any], **extra: Any) -> tuple[Any, Wire]:
-    """What the engine does for one HIS request: transform, send on a fresh wire, map the reply."""
-    wire = Wire()
-    request = adapter.transform(Payload.from_json({"infno": infno, "input": input, **extra}))
-    response = await adapter.send(request, wire)
-    reply = adapter.transform_response(response)
-    return (reply.json() if reply.content_type == "application/json" else reply.body), wire
-
-
-def steps(wire: Wire) -> list[str]:
-    return [str(record.detail.get("step")) for record in wire.records]

@@ -83,7 +83,7 @@ async def reverse_lost_call(
         except CentreRejected as refused:
             text = str(refused.detail.get("err_msg", ""))
             if NOTHING_TO_REVERSE.search(text):
-                _reversed(facts, envelope["msgid"], "nothing_to_reverse", text)
+                raise _reversed(facts, envelope["msgid"], "nothing_to_reverse", text) from lost
             if SIGN_IN_INVALID.search(text):
                 current_sign_no = await _quiet(lambda: renew_sign_no(current_sign_no or ""))
                 last_problem = text
@@ -93,7 +93,7 @@ async def reverse_lost_call(
         except TransientError as failed:
             last_problem = f"the reversal failed too: {failed}"
             continue
-        _reversed(facts, reply.msgid, "reversed", None)
+        raise _reversed(facts, reply.msgid, "reversed", None) from lost
     log.error("yibao.settlement.unresolved", oinfno=oinfno, omsgid=omsgid, problem=last_problem)
     raise SettlementUnresolved(
         f"{oinfno} outcome UNKNOWN: the answer was lost ({facts['lost']}) and reversal 2601 of msgid "
@@ -103,12 +103,12 @@ async def reverse_lost_call(
     ) from lost
 
 
-def _reversed(facts: dict[str, object], reversal_msgid: str, outcome: str, centre_text: str | None) -> NoReturn:
+def _reversed(facts: dict[str, object], reversal_msgid: str, outcome: str, centre_text: str | None) -> SettlementReversed:
     log.warning("yibao.settlement.reversed", oinfno=facts["oinfno"], omsgid=facts["omsgid"], outcome=outcome)
     detail = {**facts, "condition": "settlement_reversed", "reversal": outcome, "reversal_msgid": reversal_msgid}
     if centre_text:
         detail["reversal_err_msg"] = centre_text
-    raise SettlementReversed(
+    return SettlementReversed(
         f"{facts['oinfno']} did NOT settle: the answer was lost ({facts['lost']}) and the engine reversed "
         f"msgid {facts['omsgid']} with 2601 ({outcome}); nothing was charged",
         detail=detail,

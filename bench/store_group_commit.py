@@ -22,10 +22,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.ids import new_id  # noqa: E402 - after the path set-up above
-from engine.message import Delivery, Payload, Status  # noqa: E402
-from engine.store import MessageStore, migrate  # noqa: E402
-from engine.store.records import NewDelivery, NewMessage  # noqa: E402
+from engine.ids import new_id
+from engine.message import Delivery, Payload, Status
+from engine.store import MessageStore, migrate
+from engine.store.records import NewDelivery, NewMessage
 
 RAW = Payload(b'{"infno":"3505","input":{"drug_trac_codg":"' + b"8" * 980 + b'"}}')
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,7 +69,7 @@ def _ids_with_key(name: str, value: str) -> sa.Select[tuple[str]]:
     )
 
 
-def _views(connection: sa.Connection, rows: list[Any], *, with_attempts: bool) -> list[MessageView]:
+def _views(connection: sa.Connection, rows: Sequence[Any], *, with_attempts: bool) -> list[MessageView]:
     ids = [row.id for row in rows]
     if not ids:
         return []

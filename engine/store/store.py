@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -46,7 +47,7 @@ class MessageStore:
         self._writer = GroupWriter(create_store_engine(url, "writer"), max_group=max_group)
 
     @classmethod
-    async def open(cls, url: str = DEFAULT_URL, *, migrate: bool = True) -> "MessageStore":
+    async def open(cls, url: str = DEFAULT_URL, *, migrate: bool = True) -> MessageStore:
         """Connect (SQLite: WAL mode, synchronous=FULL, parent directory created) and bring
         the schema to the newest Alembic revision when `migrate`."""
         if migrate:
@@ -99,14 +100,16 @@ class MessageStore:
         message_verdict: Verdict | None = None,
         business_keys: dict[str, str] | None = None,
         message_id: str,
+        wait: bool = True,
     ) -> None:
         """Append one attempt with its stages, move the delivery to its new state, and
-        (when given) set the message's overall status/verdict, in one transaction."""
+        (when given) set the message's overall status/verdict, in one transaction.
+        With `wait=False` it returns once executed; the commit follows with its group."""
         await self._write(functools.partial(
             writes.record_attempt, message_id=message_id, attempt=attempt,
             stage_records=list(stages), update=update, message_status=message_status,
             message_verdict=message_verdict, keys=dict(business_keys or {}),
-        ))
+        ), early=not wait)
 
     async def add_stages(self, message_id: str, stages: Iterable[StageRecord]) -> None:
         await self._write(functools.partial(writes.insert_stages, message_id=message_id,

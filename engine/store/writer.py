@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -96,7 +97,7 @@ class GroupWriter:
             if connection is None:
                 try:
                     connection = self.engine.connect()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
                     _settle([(operation, None, exc) for operation in group])
                     continue
             self._run_group(connection, group)
@@ -112,7 +113,7 @@ class GroupWriter:
                     results.append(result)
                     if operation.early:
                         _settle([(operation, result, None)])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure: isolate the faulty write
             if len(group) == 1:
                 _settle([(group[0], None, exc)])
                 return
@@ -126,7 +127,7 @@ class GroupWriter:
         try:
             with connection.begin():
                 return (operation, operation.run(connection), None)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - becomes this caller's StoreError
             return (operation, None, exc)
 
 

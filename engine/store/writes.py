@@ -4,8 +4,9 @@ inside an open transaction and must not commit; plain Core statements only."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -64,22 +65,24 @@ class CreateMessage:
 
     def __call__(self, connection: sa.Connection) -> dict[str, int]:
         message, now = self.message, utc_now()
-        connection.execute(INSERT_MESSAGE, dict(
-            id=message.id, channel=message.channel, source=message.source,
-            correlation_key=message.correlation_key, parent_id=message.parent_id,
-            received_at=to_db_time(message.received_at), content_type=message.content_type,
-            status=str(message.status), finished_at=_finished_at(message.status, now),
+        connection.execute(INSERT_MESSAGE, {
+            "id": message.id, "channel": message.channel, "source": message.source,
+            "correlation_key": message.correlation_key, "parent_id": message.parent_id,
+            "received_at": to_db_time(message.received_at),
+            "content_type": message.content_type, "status": str(message.status),
+            "finished_at": _finished_at(message.status, now),
             **verdict_columns(message.verdict),
-        ))
+        })
         if message.raw is not None:
             insert_stages(connection, message.id, [StageRecord(StageName.RAW, message.raw)], now)
         insert_business_keys(connection, message.id, message.business_keys)
         ids: dict[str, int] = {}
         for new in message.deliveries:
-            values: dict[str, Any] = dict(
-                message_id=message.id, destination=new.destination, delivery=str(new.delivery),
-                status=str(new.status), attempts=0, created_at=now, updated_at=now,
-            )
+            values: dict[str, Any] = {
+                "message_id": message.id, "destination": new.destination,
+                "delivery": str(new.delivery), "status": str(new.status), "attempts": 0,
+                "created_at": now, "updated_at": now,
+            }
             if self._pinned is not None:
                 values["id"] = self._pinned[new.destination]
             ids[new.destination] = connection.execute(INSERT_DELIVERY, values).scalar_one()
@@ -93,11 +96,13 @@ def insert_stages(
 ) -> None:
     now = now or utc_now()
     rows = [
-        dict(
-            message_id=message_id, delivery_id=record.delivery_id, attempt=record.attempt,
-            step=record.step, name=str(record.name), content_type=record.payload.content_type,
-            headers=dict(record.payload.headers), body=record.payload.body, created_at=now,
-        )
+        {
+            "message_id": message_id, "delivery_id": record.delivery_id,
+            "attempt": record.attempt, "step": record.step, "name": str(record.name),
+            "content_type": record.payload.content_type,
+            "headers": dict(record.payload.headers), "body": record.payload.body,
+            "created_at": now,
+        }
         for record in records
     ]
     if rows:
@@ -107,7 +112,8 @@ def insert_stages(
 def insert_business_keys(connection: sa.Connection, message_id: str, keys: dict[str, str]) -> None:
     if not keys:
         return
-    rows = [dict(message_id=message_id, name=name, value=value) for name, value in keys.items()]
+    rows = [{"message_id": message_id, "name": name, "value": value}
+            for name, value in keys.items()]
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     connection.execute(insert(business_keys).on_conflict_do_nothing(), rows)
 
@@ -115,10 +121,10 @@ def insert_business_keys(connection: sa.Connection, message_id: str, keys: dict[
 def set_message_status(
     connection: sa.Connection, message_id: str, status: Status, verdict: Verdict | None
 ) -> None:
-    result = connection.execute(UPDATE_MESSAGE, dict(
-        message_id_=message_id, status=str(status), finished_at=_finished_at(status, utc_now()),
-        **verdict_columns(verdict),
-    ))
+    result = connection.execute(UPDATE_MESSAGE, {
+        "message_id_": message_id, "status": str(status),
+        "finished_at": _finished_at(status, utc_now()), **verdict_columns(verdict),
+    })
     if result.rowcount == 0:
         raise LookupError(f"no message {message_id}")
 
@@ -130,20 +136,20 @@ def record_attempt(
 ) -> None:
     now = utc_now()
     attempt_verdict = verdict_columns(attempt.verdict)
-    connection.execute(INSERT_ATTEMPT, dict(
-        delivery_id=attempt.delivery_id, number=attempt.number,
-        started_at=to_db_time(attempt.started_at), duration_ms=attempt.duration_ms,
-        outcome=attempt.outcome, http_status=attempt.http_status, ack_code=attempt.ack_code,
-        error=attempt.error, replay_of=attempt.replay_of,
-        party=attempt_verdict["party"], rule_id=attempt_verdict["rule_id"],
-    ))
+    connection.execute(INSERT_ATTEMPT, {
+        "delivery_id": attempt.delivery_id, "number": attempt.number,
+        "started_at": to_db_time(attempt.started_at), "duration_ms": attempt.duration_ms,
+        "outcome": attempt.outcome, "http_status": attempt.http_status,
+        "ack_code": attempt.ack_code, "error": attempt.error, "replay_of": attempt.replay_of,
+        "party": attempt_verdict["party"], "rule_id": attempt_verdict["rule_id"],
+    })
     insert_stages(connection, message_id, stage_records, now)
-    result = connection.execute(UPDATE_DELIVERY, dict(
-        delivery_id_=update.delivery_id, status=str(update.status), attempts=update.attempts,
-        next_attempt_at=_optional_time(update.next_attempt_at),
-        claimed_by=None, claimed_until=None, updated_at=now,
+    result = connection.execute(UPDATE_DELIVERY, {
+        "delivery_id_": update.delivery_id, "status": str(update.status),
+        "attempts": update.attempts, "next_attempt_at": _optional_time(update.next_attempt_at),
+        "claimed_by": None, "claimed_until": None, "updated_at": now,
         **verdict_columns(update.verdict),
-    ))
+    })
     if result.rowcount == 0:
         raise LookupError(f"no delivery {update.delivery_id}")
     if message_status is not None:
@@ -160,7 +166,7 @@ def _optional_time(moment: datetime | None) -> datetime | None:
 
 @functools.cache
 def _due_query(dialect: str, filtered: bool) -> sa.Select[tuple[int]]:
-    now = sa.bindparam("now")
+    now: sa.BindParameter[datetime] = sa.bindparam("now")
     query = (
         sa.select(deliveries.c.id)
         .where(
@@ -251,10 +257,10 @@ def stage_payload(row: Any) -> Payload:
 
 
 def release(connection: sa.Connection, delivery_id: int, next_attempt_at: datetime) -> None:
-    connection.execute(UPDATE_DELIVERY, dict(
-        delivery_id_=delivery_id, claimed_by=None, claimed_until=None,
-        next_attempt_at=to_db_time(next_attempt_at), updated_at=utc_now(),
-    ))
+    connection.execute(UPDATE_DELIVERY, {
+        "delivery_id_": delivery_id, "claimed_by": None, "claimed_until": None,
+        "next_attempt_at": to_db_time(next_attempt_at), "updated_at": utc_now(),
+    })
 
 
 def requeue_expired_claims(connection: sa.Connection, now: datetime) -> int:

@@ -4,8 +4,8 @@ stats count volume and failures."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ VERDICT = Verdict(Party.NETWORK, "connect_refused", "connection refused")
 
 
 async def finish(store: MessageStore, message: NewMessage, ids: dict[str, int]) -> None:
-    for destination, delivery_id in ids.items():
+    for delivery_id in ids.values():
         await store.record_attempt(
             AttemptRecord(delivery_id, 1, message.received_at, 5.0, "ok"),
             [StageRecord(StageName.SENT, Payload(b"sent"), delivery_id, 1)],

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Callable
 
 from engine.message import Delivery, Party, Payload, StageName, Status, Verdict
 from engine.store import MessageStore

@@ -1,1 +1,1 @@
-"""Plugins bundled with hisbridge; each registers through the `hisbridge.plugins` entry points."""
+"""Bundled hisbridge plugins; each registers through the `hisbridge.plugins` entry points."""

@@ -1,0 +1,15 @@
+"""The lis_device plugin: lab analysers over HL7 v2 (MLLP) and ASTM E1381/E1394.
+
+Registered through the `hisbridge.plugins` entry point like any third-party plugin.
+"""
+
+from __future__ import annotations
+
+from engine import hookimpl
+from engine.formats.base import PayloadFormat
+from plugins.lis_device.formats import AstmFormat, Hl7Format
+
+
+@hookimpl
+def hisbridge_register_formats() -> list[PayloadFormat]:
+    return [Hl7Format(), AstmFormat()]

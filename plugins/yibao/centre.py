@@ -103,7 +103,7 @@ class CentreClient:
             raise
 
     async def _post(self, spec: Transaction, envelope: dict[str, Any], wire: Wire) -> CentreReply:
-        body = json.dumps(self.signer.seal(envelope), ensure_ascii=False).encode()
+        body = sealed_body(self.signer, envelope)
         response = await self._exchange(spec, body, wire)
         if response.status_code == 401 and self.signer.renews_credentials:
             self.signer.forget_credentials()
@@ -119,7 +119,7 @@ class CentreClient:
         return CentreReply(spec.infno, msgid, answer)
 
     async def _exchange(self, spec: Transaction, body: bytes, wire: Wire) -> httpx.Response:
-        headers = {"Content-Type": JSON_CONTENT_TYPE, **await self.signer.headers(body, self.http)}
+        headers = await request_headers(self.signer, body, self.http)
         request = self.http.build_request("POST", self.url(spec), content=body, headers=headers)
         return await exchange(self.http, request, wire)
 
@@ -136,6 +136,16 @@ class CentreClient:
         if unsealed is not answer.envelope:
             answer = dataclasses.replace(answer, output=unsealed.get("output"), envelope=unsealed)
         return answer
+
+
+def sealed_body(signer: GatewaySigner, envelope: dict[str, Any]) -> bytes:
+    """The exact bytes to post: the envelope as the scheme seals it, UTF-8 JSON."""
+    return json.dumps(signer.seal(envelope), ensure_ascii=False).encode()
+
+
+async def request_headers(signer: GatewaySigner, body: bytes, http: httpx.AsyncClient) -> dict[str, str]:
+    """Content type plus the scheme's gateway headers for `body`."""
+    return {"Content-Type": JSON_CONTENT_TYPE, **await signer.headers(body, http)}
 
 
 def _is_file(response: httpx.Response) -> bool:

@@ -69,8 +69,9 @@ class Suspension:
     since: datetime
 
 
-class SlowCall(TransientError):
-    """A call that answered, but slower than `slow_call_seconds`; fed to pybreaker only."""
+class _CountedFailure(TransientError):
+    """Stands in for a failure when it is replayed through pybreaker, so the caller's own
+    exception is never re-raised (and its traceback never touched) by the state machine."""
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -154,10 +155,10 @@ class DestinationBreaker:
         try:
             result = await fn()
         except TransientError as exc:
-            self._record(generation, exc)
+            self._record(generation, failure=describe_failure(exc))
             raise
         except PermanentError:
-            self._record(generation, None)
+            self._record(generation, failure=None)
             raise
         finally:
             if is_probe:
@@ -165,9 +166,9 @@ class DestinationBreaker:
         elapsed = self._clock() - started
         slow_limit = self.settings.slow_call_seconds
         if slow_limit is not None and elapsed > slow_limit:
-            self._record(generation, SlowCall(f"call took {elapsed:.3f}s, limit {slow_limit}s"))
+            self._record(generation, failure=f"slow call: {elapsed:.3f}s > {slow_limit}s")
         else:
-            self._record(generation, None)
+            self._record(generation, failure=None)
         return result
 
     def _admit(self) -> bool:
@@ -186,18 +187,19 @@ class DestinationBreaker:
             return True
         raise self._unavailable()
 
-    def _record(self, generation: int, failure: TransientError | None) -> None:
+    def _record(self, generation: int, *, failure: str | None) -> None:
+        """Feed one outcome to pybreaker, which counts it and moves the state."""
         if generation != self._generation:
             return
 
         def replay() -> None:
             if failure is not None:
-                raise failure
+                raise _CountedFailure(failure)
 
         try:
             self._breaker.call(replay)
-        except TransientError:
-            pass  # counted by pybreaker; the caller re-raises the original error
+        except _CountedFailure:
+            pass  # counted; the caller's own error propagates untouched
 
     def _reset_elapsed(self) -> bool:
         return self._clock() - self._opened_at >= self.settings.reset_timeout
@@ -253,7 +255,7 @@ class _StateListener(pybreaker.CircuitBreakerListener):
         self._owner = owner
 
     def failure(self, cb: pybreaker.CircuitBreaker, exc: BaseException) -> None:
-        self._owner._last_failure = describe_failure(exc)
+        self._owner._last_failure = str(exc)
 
     def state_change(
         self,

@@ -84,11 +84,16 @@ async def test_fail_max_consecutive_transient_failures_open_it(clock: FakeClock)
     assert isinstance(error.since, datetime) and error.since.tzinfo is not None
 
 
-async def test_outcome_unknown_counts_as_failure(clock: FakeClock) -> None:
+async def test_outcome_unknown_counts_as_failure_and_the_caller_gets_its_own_error(
+    clock: FakeClock,
+) -> None:
     breaker = make_breaker(clock, fail_max=1)
-    with pytest.raises(OutcomeUnknownError):
-        await breaker.call(failing(OutcomeUnknownError("timeout")))
+    original = OutcomeUnknownError("timeout")
+    with pytest.raises(OutcomeUnknownError) as raised:
+        await breaker.call(failing(original))
+    assert raised.value is original and raised.value.__cause__ is None
     assert breaker.state == "open"
+    assert breaker.status().reason == "OutcomeUnknownError: timeout"
 
 
 async def test_permanent_error_is_an_answer_and_resets_the_count(clock: FakeClock) -> None:

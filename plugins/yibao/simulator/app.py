@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 import structlog
 from starlette.applications import Starlette
@@ -193,9 +194,9 @@ class CentreSimulator:
     # --- OAuth2 and control ------------------------------------------------------------------
 
     async def _token(self, request: Request) -> Response:
-        form = await request.form()
+        form = dict(parse_qsl((await request.body()).decode()))
         try:
-            token = self.auth.issue_token(request.headers, dict(form))
+            token = self.auth.issue_token(request.headers, form)
         except GatewayRefusal as refused:
             return JSONResponse({"error": refused.message}, status_code=refused.status)
         return JSONResponse({"access_token": token, "token_type": "bearer", "expires_in": 7200})

@@ -342,10 +342,9 @@ def _summary(view: MessageView, explainer: _Explainer) -> list[str]:
             f"\ndelivery {delivery.destination} ({delivery.delivery}): {delivery.status}, "
             f"{delivery.attempts} attempt(s)"
         )
-        lines.extend(
-            f"  {line}"
-            for line in explainer.verdict(delivery.party, delivery.rule_id, delivery.reason)
-        )
+        verdict = (delivery.party, delivery.rule_id, delivery.reason)
+        if verdict != (view.party, view.rule_id, view.reason):
+            lines.extend(f"  {line}" for line in explainer.verdict(*verdict))
         if delivery.next_attempt_at and delivery.status == Status.QUEUED:
             lines.append(f"  next attempt at {_local(delivery.next_attempt_at)}")
         lines.extend(_attempt_line(row, explainer) for row in delivery.attempt_rows)
@@ -416,7 +415,12 @@ def _default_pair(
 
 @click.command("diff")
 @click.argument("message_id")
-@click.argument("stages", nargs=-1, type=click.Choice([s.value for s in StageName]))
+@click.argument(
+    "stages",
+    nargs=-1,
+    metavar="[STAGE_A [STAGE_B]]",
+    type=click.Choice([s.value for s in StageName]),
+)
 @click.option("--destination", help="the destination whose stages to use")
 @click.option("--against", "other_id", help="compare with this other message")
 @click.option(

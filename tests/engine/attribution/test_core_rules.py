@@ -126,6 +126,25 @@ CASES = [
         "core.unavailable.breaker_open",
     ),
     (
+        DestinationUnavailable(
+            "yibao", state="open", since=SINCE,
+            reason="TransientError: connect: ConnectError: Cannot connect to host",
+        ),
+        "send",
+        None,
+        Party.NETWORK,
+        "core.unavailable.unreachable",
+    ),
+    (
+        DestinationUnavailable(
+            "yibao", state="open", since=SINCE, reason="TransientError: http_status: HTTP 502"
+        ),
+        "send",
+        None,
+        Party.THIRD_PARTY,
+        "core.unavailable.breaker_open",
+    ),
+    (
         DestinationUnavailable("yibao", state="suspended", since=SINCE, reason="centre upgrade"),
         "send",
         None,

@@ -68,7 +68,14 @@ class MessageStore:
         result: T = await self._writer.submit(run, early=early)
         return result
 
+    async def flush(self) -> None:
+        """Wait until every write submitted so far is committed (a sync reply's record is
+        written without waiting for its commit; a read after it must still see it)."""
+        await self._writer.submit(_nothing)
+
     async def _read(self, run: Callable[[sa.Connection], T]) -> T:
+        await self.flush()
+
         def in_thread() -> T:
             with self._reader.connect() as connection:
                 return run(connection)
@@ -219,3 +226,6 @@ class MessageStore:
         log.info("store pruned", messages=total)
         return total
 
+
+def _nothing(connection: sa.Connection) -> None:
+    """A write that writes nothing: awaiting it awaits the commit of everything before it."""

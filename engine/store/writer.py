@@ -76,7 +76,6 @@ class GroupWriter:
     # --- writer thread ------------------------------------------------------------------
 
     def _work(self) -> None:
-        connection: sa.Connection | None = None
         stopping = False
         while not stopping:
             group: list[_Operation] = []
@@ -92,34 +91,45 @@ class GroupWriter:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            if not group:
-                continue
-            if connection is None:
-                try:
-                    connection = self.engine.connect()
-                except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
-                    _settle([(operation, None, exc) for operation in group])
-                    continue
-            self._run_group(connection, group)
-        if connection is not None:
-            connection.close()
+            if group:
+                self._run_group(group)
 
-    def _run_group(self, connection: sa.Connection, group: list[_Operation]) -> None:
-        results: list[Any] = []
+    def _run_group(self, group: list[_Operation]) -> None:
+        # A connection per group: the pool's pre-ping then replaces one the database dropped
+        # while the writer was idle (a PostgreSQL restart), instead of failing the next write.
         try:
-            with connection.begin():
-                for operation in group:
-                    result = operation.run(connection)
-                    results.append(result)
-                    if operation.early:
-                        _settle([(operation, result, None)])
+            connection = self.engine.connect()
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
+            _settle([(operation, None, exc) for operation in group])
+            return
+        with connection:
+            self._run_group_on(connection, group)
+
+    def _run_group_on(self, connection: sa.Connection, group: list[_Operation]) -> None:
+        results: list[Any] = []
+        transaction = connection.begin()
+        try:
+            for operation in group:
+                result = operation.run(connection)
+                results.append(result)
+                if operation.early:
+                    _settle([(operation, result, None)])
         except Exception as exc:  # noqa: BLE001 - any failure: isolate the faulty write
+            transaction.rollback()
             if len(group) == 1:
                 _settle([(group[0], None, exc)])
                 return
             log.warning("store group failed, retrying one by one", size=len(group),
                         error=str(exc))
             _settle([self._run_alone(connection, operation) for operation in group])
+            return
+        try:
+            transaction.commit()
+        except Exception as exc:  # noqa: BLE001 - every caller of the group must hear of it
+            # The commit may or may not have reached the disk, so running the writes again
+            # could duplicate them: fail them all and let the callers decide.
+            log.error("store commit failed", size=len(group), error=str(exc))
+            _settle([(operation, None, exc) for operation in group])
             return
         _settle([(operation, result, None) for operation, result in zip(group, results)])
 

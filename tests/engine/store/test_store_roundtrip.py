@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
+import sqlalchemy as sa
+
+from engine.errors import StoreError
 from engine.message import Delivery, Party, Payload, StageName, Status, Verdict
 from engine.store import MessageStore
 from engine.store.records import AttemptRecord, DeliveryUpdate, NewMessage, StageRecord
+from engine.store.schema import payload_reads
 
 VERDICT = Verdict(Party.THIRD_PARTY, "yibao.error_text", "centre said no", "call the centre")
 
@@ -145,10 +150,6 @@ async def test_get_message_of_unknown_id_is_none(store: MessageStore) -> None:
 
 
 async def test_set_status_of_unknown_message_is_a_store_error(store: MessageStore) -> None:
-    import pytest
-
-    from engine.errors import StoreError
-
     with pytest.raises(StoreError):
         await store.set_message_status("0" * 26, Status.SENT)
 
@@ -167,10 +168,6 @@ async def test_suspensions_and_breaker_events(store: MessageStore) -> None:
 
 
 async def test_audit_read_is_recorded(store: MessageStore, db_url: str) -> None:
-    import sqlalchemy as sa
-
-    from engine.store.schema import payload_reads
-
     await store.audit_read(who="ops1", message_id="0" * 26, action="show", remote="cli")
     engine = sa.create_engine(db_url)
     try:

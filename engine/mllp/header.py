@@ -200,6 +200,8 @@ def decode_message(raw: bytes, default_charset: str = "utf-8") -> DecodedMessage
             if codec in (declared_codec, default_codec):
                 warnings.append(f"bytes are not valid {codec}")
             continue
+        if _header_line(raw).isascii():
+            return DecodedMessage(text, codec, declared, tuple(warnings))
         recheck = _declared_in_text(text)
         if recheck and recheck != declared and codec_for_charset(recheck) not in (None, codec):
             # A GBK trail byte equal to a separator (0x7C, 0x5E, 0x5C, 0x7E) in MSH-3..17

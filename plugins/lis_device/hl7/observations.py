@@ -33,7 +33,7 @@ class _OrderGroup:
         self.order = order
         self.specimens: list[Segment] = []
 
-    def barcode(self, paths: tuple[str, ...]) -> str:
+    def find_barcode(self, paths: tuple[str, ...]) -> str:
         for text in paths:
             where = FieldPath.parse(text)
             candidates: list[Segment] = []
@@ -74,14 +74,14 @@ def extract_observations(
         elif segment.name == "OBX":
             obx_number += 1
             pending.append((obx_number, segment, groups[-1]))
-    for group in groups:
-        barcode = group.barcode(layout.specimen_paths)
+    barcodes = {id(group): group.find_barcode(layout.specimen_paths) for group in groups}
+    for barcode in barcodes.values():
         if barcode and barcode not in batch.specimen_barcodes:
             batch.specimen_barcodes.append(barcode)
     source_prefix = "OBX" if obx_number == 1 else None
     for number, segment, group in pending:
         source = source_prefix or f"OBX[{number}]"
-        result = _observation(segment, source, group.barcode(layout.specimen_paths), layout, batch)
+        result = _observation(segment, source, barcodes[id(group)], layout, batch)
         if result is not None:
             batch.results.append(result)
     if message.message_code == "ORU" and obx_number == 0:
@@ -96,8 +96,8 @@ def _observation(
     layout: ObservationLayout,
     batch: ResultBatch,
 ) -> DeviceResult | None:
-    code = obx.value(3, component=1).strip()
-    name = obx.value(3, component=2).strip()
+    test_id = obx.components(3) + ["", ""]
+    code, name = test_id[0].strip(), test_id[1].strip()
     fallback = obx.value(layout.code_fallback_field).strip()
     if not code and fallback:
         code = fallback
@@ -124,7 +124,7 @@ def _observation(
         test_name=name,
         value=value,
         numeric=numeric,
-        units=obx.value(6, component=1).strip(),
+        units=obx.components(6)[0].strip(),
         reference_range=obx.value(7).strip(),
         abnormal_flags=_flags(obx),
         result_status=obx.value(11).strip(),

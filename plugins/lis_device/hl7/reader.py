@@ -119,6 +119,12 @@ class Segment:
                 text = _nth(text.split(s.subcomponent), subcomponent)
         return s.unescape(text, self.codec)
 
+    def components(self, field: int, repetition: int = 1) -> list[str]:
+        """The components of one repetition of a field, escapes resolved."""
+        s = self.separators
+        text = _nth(self.raw(field).split(s.repetition), repetition)
+        return [s.unescape(part, self.codec) for part in text.split(s.component)]
+
     def repetitions(self, field: int) -> list[str]:
         """Every non-empty repetition of a field, escapes resolved (e.g. OBX-8 'H~A')."""
         s = self.separators

@@ -148,9 +148,11 @@ class Pipeline:
         last = run.last
         status = _sync_status(last)
         message_status = status if not routed.queued or status is not Status.REPLIED else Status.REPLIED
+        # HIS gets the reply as soon as its record is written; the commit (and fsync) follows
+        # with the writer's next group, so neither a reply nor an open-breaker answer waits on disk
         await self._record_run(
             channel, destination, delivery_id, message_id, run, request,
-            status=status, next_attempt_at=None, message_status=message_status,
+            status=status, next_attempt_at=None, message_status=message_status, wait=False,
         )
         self._finished(channel, destination, message_id, status, last, started)
         error = None if last.ok else _error_body(last.verdict, last.error, destination.name)
@@ -249,7 +251,7 @@ class Pipeline:
         self, channel: Channel, destination: Destination, delivery_id: int, message_id: str,
         run: DeliveryRun, request: Payload, *, status: Status, next_attempt_at: datetime | None,
         message_status: Status | None, include_request: bool = True,
-        pending: Status = Status.RECEIVED,
+        pending: Status = Status.RECEIVED, wait: bool = True,
     ) -> None:
         mode = channel.config.storage
         for index, result in enumerate(run.attempts):
@@ -271,6 +273,7 @@ class Pipeline:
                 message_status=message_status if final else None,
                 message_verdict=result.verdict if final else None,
                 message_id=message_id,
+                wait=wait,
             )
 
     def _finished(

@@ -10,6 +10,7 @@ The throwaway plugin also contributes a route, `/api/v1/test-plugin/whoami`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ OPERATOR_TOKEN = "operator-token-for-tests"
 TOKENS = [("cashier", "his", HIS_TOKEN), ("alice", "operator", OPERATOR_TOKEN)]
 MAX_BODY_BYTES = 2048
 SETTLE_TIMEOUT_SECONDS = 0.3
+SETTLE_POLLS = 250
 
 
 class KeyedAdapter(Adapter):
@@ -142,6 +144,19 @@ class Api:
     async def get(self, path: str, *, token: str | None = OPERATOR_TOKEN, **kw: Any) -> httpx.Response:
         headers = self.auth(token) if token else {}
         return await self.client.get(path, headers=headers, **kw)
+
+    async def settled(
+        self, message_id: str, *, token: str = OPERATOR_TOKEN, pending: tuple[str, ...] = ("received",)
+    ) -> dict[str, Any]:
+        """The message's status view once it left `pending`. A sync reply is sent before its
+        record commits (the commit follows with the store's next group), so a read right
+        after the reply may not see the final state yet."""
+        for _ in range(SETTLE_POLLS):
+            response = await self.get(f"/api/v1/messages/{message_id}", token=token)
+            if response.status_code == 200 and response.json()["status"] not in pending:
+                return dict(response.json())
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"message {message_id} did not settle: {response.status_code} {response.text}")
 
     async def op_post(self, path: str, *, token: str = OPERATOR_TOKEN, **kw: Any) -> httpx.Response:
         return await self.client.post(path, headers=self.auth(token), **kw)

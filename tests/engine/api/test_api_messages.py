@@ -16,7 +16,9 @@ PATIENT = {"setl_id": "S100", "psn_name": "张三丰", "mdtrt_cert_no": "1101011
 async def post_keyed(api: Api) -> str:
     response = await api.post("keyed", PATIENT)
     assert response.status_code == 200
-    return response.headers["x-hisbridge-message-id"]
+    message_id = response.headers["x-hisbridge-message-id"]
+    await api.settled(message_id)
+    return message_id
 
 
 def audit_rows(api: Api) -> list[dict[str, object]]:
@@ -78,6 +80,7 @@ async def test_non_text_stage_is_base64(api: Api) -> None:
     body = b"\xff\xfe binary \x00"
     response = await api.post("echo", body, headers={"Content-Type": "application/octet-stream"})
     message_id = response.headers["x-hisbridge-message-id"]
+    await api.settled(message_id)
 
     raw = (await api.get(f"/api/v1/messages/{message_id}/stages/raw")).json()
 
@@ -100,7 +103,8 @@ async def test_missing_stage_and_unknown_stage_kind_are_404(api: Api) -> None:
 
 async def test_listing_filters_and_masks_keys(api: Api) -> None:
     message_id = await post_keyed(api)
-    await api.post("echo", {"other": True})
+    echoed = await api.post("echo", {"other": True})
+    await api.settled(echoed.headers["x-hisbridge-message-id"])
 
     by_key = await api.get("/api/v1/messages", params={"key": "setl_id:S100"})
     by_channel = await api.get("/api/v1/messages", params={"channel": "echo"})
@@ -136,7 +140,7 @@ async def test_replay_runs_the_raw_bytes_again_as_a_linked_message(api: Api) -> 
     assert body["replay_of"] == message_id
     assert body["status"] == "replied"
     assert body["message_id"] != message_id
-    replayed = (await api.get(f"/api/v1/messages/{body['message_id']}")).json()
+    replayed = await api.settled(body["message_id"])
     assert replayed["parent_id"] == message_id
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
+from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 from xml.dom.minidom import Node
@@ -28,6 +29,7 @@ _DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z
 _LOOKS_LIKE_XML = re.compile(r"^\s*<(\?xml|[A-Za-z_][\w.:-]*[\s/>])")
 
 
+@lru_cache(maxsize=4096)
 def local_name(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
@@ -44,20 +46,27 @@ def _parse(text: str) -> ET.Element:
 
 def _own_text(element: ET.Element) -> str:
     """Text directly inside an element, including text between its children."""
+    if len(element) == 0:
+        return (element.text or "").strip()
     parts = [element.text or ""] + [child.tail or "" for child in element]
     return "".join(parts).strip()
 
 
 def _child_paths(element: ET.Element, path: str) -> list[tuple[str, ET.Element]]:
-    names = [local_name(child.tag) for child in element if isinstance(child.tag, str)]
+    children = [child for child in element if isinstance(child.tag, str)]
+    if not children:
+        return []
+    names = [local_name(child.tag) for child in children]
     totals = Counter(names)
-    seen: Counter[str] = Counter()
-    children: list[tuple[str, ET.Element]] = []
-    for child, name in zip((c for c in element if isinstance(c.tag, str)), names, strict=True):
-        seen[name] += 1
-        suffix = f"[{seen[name]}]" if totals[name] > 1 else ""
-        children.append((f"{path}/{name}{suffix}", child))
-    return children
+    seen: dict[str, int] = {}
+    paths: list[tuple[str, ET.Element]] = []
+    for child, name in zip(children, names, strict=True):
+        if totals[name] == 1:
+            paths.append((f"{path}/{name}", child))
+        else:
+            seen[name] = seen.get(name, 0) + 1
+            paths.append((f"{path}/{name}[{seen[name]}]", child))
+    return paths
 
 
 def pairs_of(root: ET.Element) -> Iterator[tuple[str, str]]:

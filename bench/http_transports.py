@@ -9,7 +9,7 @@ event loop), then POSTs a small JSON body in a closed loop at concurrency 1 and 
 - httpx with the engine's chosen transport (`engine.transports.http.default_transport`),
 - a raw aiohttp ClientSession, as a reference for what the wire allows.
 
-Usage: python bench/http_transports.py [--requests 3000] [--uvloop]
+Usage: python bench/http_transports.py [--requests 3000] [--rounds 5] [--uvloop]
 """
 
 from __future__ import annotations
@@ -104,15 +104,25 @@ async def candidates(stack: AsyncExitStack) -> dict[str, Send]:
     }
 
 
-async def run(url: str, total: int) -> list[Result]:
+async def run(url: str, total: int, rounds: int) -> list[Result]:
+    """Candidates take turns in short rounds, in rotating order, so that load from
+    elsewhere on the machine falls on all of them alike."""
     results: list[Result] = []
     async with AsyncExitStack() as stack:
         senders = await candidates(stack)
+        for send in senders.values():
+            await closed_loop(send, url, 16, 200)  # open and warm every pool
         for concurrency in (1, 16):
-            for name, send in senders.items():
-                await closed_loop(send, url, concurrency, max(100, total // 10))  # warm the pool
-                seconds, latencies = await closed_loop(send, url, concurrency, total)
-                results.append(Result(name, concurrency, total, seconds, latencies))
+            by_name = {name: Result(name, concurrency, 0, 0.0, []) for name in senders}
+            names = list(senders)
+            for round_number in range(rounds):
+                shift = round_number % len(names)
+                for name in names[shift:] + names[:shift]:
+                    seconds, latencies = await closed_loop(senders[name], url, concurrency, total // rounds)
+                    by_name[name].requests += len(latencies)
+                    by_name[name].seconds += seconds
+                    by_name[name].latencies += latencies
+            results.extend(by_name.values())
     return results
 
 
@@ -129,6 +139,7 @@ def print_table(results: list[Result]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--uvloop", action="store_true", help="run the client on uvloop")
     args = parser.parse_args()
     server = subprocess.Popen(
@@ -140,9 +151,9 @@ def main() -> None:
         if args.uvloop:
             import uvloop
 
-            results = uvloop.run(run(url, args.requests))
+            results = uvloop.run(run(url, args.requests, args.rounds))
         else:
-            results = asyncio.run(run(url, args.requests))
+            results = asyncio.run(run(url, args.requests, args.rounds))
         print_table(results)
     finally:
         server.terminate()

@@ -11,6 +11,7 @@ protocol, decoding, redirects, config, request, http_status), `exception` (the o
 class name) and `request_left`. The decision table names every exception class httpx
 exports; a test fails when an httpx upgrade adds one without a decision here. A class
 outside the table still becomes an engine error through its nearest listed base.
+SOAP (zeep) gets its own table beside this one, caught in the same context manager.
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ engine either (see the plugin notes for the per-transaction contract proposal).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
@@ -74,7 +75,7 @@ class YibaoConfig(AdapterConfig):
     _base_dir: Path | None = PrivateAttr(None)
 
     @model_validator(mode="after")
-    def _check(self, info: ValidationInfo) -> "YibaoConfig":
+    def _check(self, info: ValidationInfo) -> YibaoConfig:
         if self.msgid_node >= self.msgid_nodes:
             raise ValueError(f"msgid_node must be below msgid_nodes ({self.msgid_nodes})")
         unknown = set(self.paths) - {"call", "upload", "download"}

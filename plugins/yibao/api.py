@@ -24,7 +24,13 @@ from typing import Any
 
 import httpx
 
-from plugins.yibao.centre import CentreClient, CentreReply, EndpointPaths, request_headers, sealed_body
+from plugins.yibao.centre import (
+    CentreClient,
+    CentreReply,
+    EndpointPaths,
+    request_headers,
+    sealed_body,
+)
 from plugins.yibao.envelope import ENVELOPE_FIELDS, Deployment, Operator, build_envelope
 from plugins.yibao.msgid import MsgIdGenerator
 from plugins.yibao.plugin import fault_rules
@@ -32,7 +38,13 @@ from plugins.yibao.response import CentreAnswer, CentreRejected, parse_answer, s
 from plugins.yibao.session import SignInSessions
 from plugins.yibao.settlement import SettlementReversed, SettlementUnresolved
 from plugins.yibao.signing import GatewaySigner, SigningConfig, build_signer
-from plugins.yibao.transactions import InputProblems, Transaction, catalogue, transaction, validate_input
+from plugins.yibao.transactions import (
+    InputProblems,
+    Transaction,
+    catalogue,
+    transaction,
+    validate_input,
+)
 
 
 async def sign(signer: GatewaySigner, envelope: dict[str, Any], http: httpx.AsyncClient) -> tuple[bytes, dict[str, str]]:

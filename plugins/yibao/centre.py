@@ -89,7 +89,7 @@ class CentreClient:
         )
 
     def url(self, spec: Transaction) -> str:
-        return self.base_url + getattr(self.paths, spec.endpoint)
+        return self.base_url + str(getattr(self.paths, spec.endpoint))
 
     async def post(self, envelope: dict[str, Any], wire: Wire) -> CentreReply:
         """Send one envelope as it is; CentreRejected when `infcode != 0`."""

@@ -15,8 +15,8 @@ from typing import Any
 
 from engine.errors import PermanentError
 
-_TRACE_SUFFIX = re.compile(r"^(?P<text>.*?)\s*[(（](?P<trace>[0-9A-Za-z-]+)@(?P<ip>[0-9A-Fa-f.:]+)[)）]\s*$", re.S)
-SIGN_IN_INVALID = re.compile(r"签到.{0,12}(失效|无效|过期|不存在|超时)|请先签到|未签到|sign_no.{0,20}(无效|invalid)", re.I)
+_TRACE_SUFFIX = re.compile(r"^(?P<text>.*?)\s*[(（](?P<trace>[0-9A-Za-z-]+)@(?P<ip>[0-9A-Fa-f.:]+)[)）]\s*$", re.DOTALL)
+SIGN_IN_INVALID = re.compile(r"签到.{0,12}(失效|无效|过期|不存在|超时)|请先签到|未签到|sign_no.{0,20}(无效|invalid)", re.IGNORECASE)
 """err_msg texts that mean the sign-in (sign_no) is no longer accepted."""
 
 MAX_RAW_IN_DETAIL = 2000
@@ -74,9 +74,7 @@ def split_trace(err_msg: str | None) -> tuple[str, str | None, str | None]:
 
 
 def parse_infcode(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("infcode is a boolean")
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)

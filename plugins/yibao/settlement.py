@@ -19,7 +19,7 @@ from engine.adapters.base import Wire
 from engine.errors import OutcomeUnknownError, PermanentError, TransientError
 from plugins.yibao.centre import CentreClient
 from plugins.yibao.envelope import Operator
-from plugins.yibao.response import CentreRejected, SIGN_IN_INVALID
+from plugins.yibao.response import SIGN_IN_INVALID, CentreRejected
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +71,7 @@ async def reverse_lost_call(
     reversal_input = {"data": {"psn_no": find_psn_no(lost_envelope["input"]) or "", "omsgid": omsgid,
                                "oinfno": oinfno}}
     last_problem = str(lost)
-    current_sign_no = await _quiet(sign_no)
+    current_sign_no = await _quiet(sign_no())
     for attempt in range(1, attempts + 1):
         wire.step(step="reversal", infno="2601", omsgid=omsgid, oinfno=oinfno, attempt=attempt)
         envelope = centre.envelope(
@@ -85,7 +85,7 @@ async def reverse_lost_call(
             if NOTHING_TO_REVERSE.search(text):
                 raise _reversed(facts, envelope["msgid"], "nothing_to_reverse", text) from lost
             if SIGN_IN_INVALID.search(text):
-                current_sign_no = await _quiet(lambda: renew_sign_no(current_sign_no or ""))
+                current_sign_no = await _quiet(renew_sign_no(current_sign_no or ""))
                 last_problem = text
                 continue
             last_problem = f"the centre refused the reversal: {text}"
@@ -115,10 +115,10 @@ def _reversed(facts: dict[str, object], reversal_msgid: str, outcome: str, centr
     )
 
 
-async def _quiet(fetch: Callable[[], Awaitable[str]]) -> str | None:
+async def _quiet(fetch: Awaitable[str]) -> str | None:
     """A sign_no for the reversal, or None when signing in fails too (the 2601 then fails visibly)."""
     try:
-        return await fetch()
+        return await fetch
     except (TransientError, PermanentError) as exc:
         log.warning("yibao.reversal.sign_in_failed", error=str(exc))
         return None

@@ -32,7 +32,7 @@ def sm3(data: bytes) -> bytes:
         return hashlib.new("sm3", data).digest()
     digest = gmalg.SM3()
     digest.update(data)
-    return digest.value()
+    return bytes(digest.value())
 
 
 def hmac_sm3(key: bytes, message: bytes) -> bytes:
@@ -70,7 +70,7 @@ def _sm4(key: bytes) -> gmalg.SM4:
 
 def sm2_public_key(private_key: bytes) -> bytes:
     """The uncompressed public point (0x04 || x || y) of a 32-byte private key."""
-    return gmalg.SM2().generate_pk(private_key)
+    return bytes(gmalg.SM2().generate_pk(private_key))
 
 
 def sm2_sign(private_key: bytes, message: bytes, *, uid: bytes) -> bytes:

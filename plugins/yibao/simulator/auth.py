@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from plugins.yibao.signing.gm import sm2_verify
 from plugins.yibao.signing.jilin import canonical_json, decrypt_json, encrypt_json

@@ -211,19 +211,10 @@ def details(state: CentreState, envelope: dict[str, Any], now: datetime) -> Any:
     centre = {s.setl_id: s for s in state.settlements.values() if begin <= s.setl_date <= end}
     lines = []
     for setl_id in sorted(set(hospital) | set(centre)):
-        ours = centre.get(setl_id)
-        theirs = hospital.get(setl_id)
+        ours, theirs = centre.get(setl_id), hospital.get(setl_id)
         if ours is not None and ours.status != "active" and theirs is None:
-            continue
-        result, memo = _compare(ours, theirs)
-        row = ours or None
-        lines.append("\t".join([
-            row.psn_no if row else theirs["psn_no"], row.mdtrt_id if row else theirs["mdtrt_id"], setl_id,
-            row.msgid if row else "", result, "0" if not row or row.status == "active" else "1", memo,
-            str(row.medfee_sumamt if row else theirs["medfee_sumamt"]),
-            str(row.fund_pay_sumamt if row else theirs["fund_pay_sumamt"]),
-            str(row.acct_pay if row else theirs["acct_pay"]),
-        ]))
+            continue  # cancelled at both ends
+        lines.append("\t".join(_result_row(setl_id, ours, theirs)))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("result.txt", "\n".join(lines) + "\n")
@@ -231,6 +222,18 @@ def details(state: CentreState, envelope: dict[str, Any], now: datetime) -> Any:
     file_qury_no = state.store_file(filename, buffer.getvalue(), now)
     return {"fileinfo": {"file_qury_no": file_qury_no, "filename": filename,
                          "dld_endtime": f"{now + timedelta(days=7):%Y-%m-%d} 23:59:59"}}
+
+
+def _result_row(setl_id: str, ours: Settlement | None, theirs: dict[str, str] | None) -> list[str]:
+    """One result.txt row: psn_no, mdtrt_id, setl_id, msgid, stmt_rslt, refd_setl_flag, memo, amounts."""
+    result, memo = _compare(ours, theirs)
+    if ours is not None:
+        refunded = "0" if ours.status == "active" else "1"
+        return [ours.psn_no, ours.mdtrt_id, setl_id, ours.msgid, result, refunded, memo,
+                str(ours.medfee_sumamt), str(ours.fund_pay_sumamt), str(ours.acct_pay)]
+    assert theirs is not None
+    return [theirs["psn_no"], theirs["mdtrt_id"], setl_id, "", result, "0", memo,
+            theirs["medfee_sumamt"], theirs["fund_pay_sumamt"], theirs["acct_pay"]]
 
 
 def _uploaded_rows(content: bytes) -> dict[str, dict[str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
+from typing import Self
 
 import uvicorn
 
@@ -48,7 +49,7 @@ class SimulatorServer:
             await self._task
             self._task = None
 
-    async def __aenter__(self) -> "SimulatorServer":
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -78,7 +78,7 @@ class CentreState:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_qury_no -> (filename, bytes)
     inventory: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # infno of every call answered, in order
-    _serial: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_serial(self) -> int:
         return next(self._serial)

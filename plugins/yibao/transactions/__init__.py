@@ -174,10 +174,10 @@ def _conditional_problems(spec: Transaction, value: dict[str, Any]) -> list[tupl
     problems: list[tuple[str, str]] = []
     for target, rule in spec.requires.items():
         conditions = rule["when"]
-        if all(_lookup(value, path) == expected for path, expected in conditions.items()):
-            if _lookup(value, target) in (None, ""):
-                why = " and ".join(f"{path} is {expected!r}" for path, expected in conditions.items())
-                problems.append((f"input.{target}", f"required when {why}"))
+        applies = all(_lookup(value, path) == expected for path, expected in conditions.items())
+        if applies and _lookup(value, target) in (None, ""):
+            why = " and ".join(f"{path} is {expected!r}" for path, expected in conditions.items())
+            problems.append((f"input.{target}", f"required when {why}"))
     return problems
 
 

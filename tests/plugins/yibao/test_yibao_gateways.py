@@ -61,7 +61,7 @@ async def gateway(request: pytest.FixtureRequest, secrets_in_env: None) -> Async
 
 @pytest.mark.parametrize("gateway", ["zhejiang_sm3"], indirect=True)
 async def test_zhejiang_calls_pass_the_gateway(gateway: tuple[SimulatorServer, Callable[..., YibaoAdapter]]) -> None:
-    server, make = gateway
+    _, make = gateway
     reply, wire = await call(make(), "1101", PERSON_QUERY)
     assert reply["output"]["baseinfo"]["certno"] == FAKE_CERT_NO
     sent = wire.records[-1].sent

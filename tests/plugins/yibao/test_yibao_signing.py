@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from engine.errors import PermanentError
-from plugins.yibao.signing import build_signer, TifSigning
+from plugins.yibao.signing import TifSigning, build_signer
 from plugins.yibao.signing.gm import (
     hmac_sm3,
     sm2_public_key,
@@ -84,7 +84,7 @@ def test_hmac_sm3_agrees_with_openssl() -> None:
 
 
 def test_zhejiang_signature_is_timestamp_and_upper_hex_hmac_sm3() -> None:
-    body = '{"infno":"9001"}'.encode()
+    body = b'{"infno":"9001"}'
     expected_mac = hmac.new(b"zj-secret", b"1720489942\n" + body, "sm3").hexdigest().upper()
     assert zhejiang_signature("zj-secret", "1720489942", body) == f"1720489942:{expected_mac}"
 
@@ -128,12 +128,12 @@ def test_sm2_signature_verifies_with_openssl(tmp_path: Path) -> None:
         pytest.skip("no openssl command")
     key_file = tmp_path / "key.pem"
     made = subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2",
-                           "-out", str(key_file)], capture_output=True)
+                           "-out", str(key_file)], capture_output=True, check=False)
     if made.returncode != 0:
         pytest.skip("this OpenSSL cannot make SM2 keys")
     text = subprocess.run(["openssl", "pkey", "-in", str(key_file), "-text", "-noout"],
                           capture_output=True, text=True, check=True).stdout
-    found = re.search(r"priv:\s*(.*?)pub:", text, re.S)
+    found = re.search(r"priv:\s*(.*?)pub:", text, re.DOTALL)
     assert found is not None
     private = bytes.fromhex(re.sub(r"[\s:]", "", found.group(1)))[-32:]
     subprocess.run(["openssl", "pkey", "-in", str(key_file), "-pubout", "-out", str(tmp_path / "pub.pem")], check=True)
@@ -146,6 +146,7 @@ def test_sm2_signature_verifies_with_openssl(tmp_path: Path) -> None:
              "-pubin", "-inkey", str(tmp_path / "pub.pem"), "-sigfile", str(tmp_path / "sig.der"),
              "-pkeyopt", f"distid:{distid}"],
             capture_output=True,
+            check=False,
         ).returncode
 
     assert verify("CLIENT0123456789") == 0

@@ -44,13 +44,19 @@ def sample_oru() -> bytes:
         ("736-9", "LYMPH%", "29.5", "%", "20.0-50.0", "N"),
     ]
     segments = [
-        "MSH|^~\\&|BC5390^SN-0042|SYNLAB|LIS|HOSP|20240301101500||ORU^R01^ORU_R01|"
-        "MSG000123456|P|2.3.1||||||UNICODE UTF-8",
-        "PID|1||SYN-000123^^^HOSP^MR||Synthetic^Patient^A||19800101|F|||"
-        "1 Synthetic Road^^Springfield^^000000||0000000000",
+        (
+            "MSH|^~\\&|BC5390^SN-0042|SYNLAB|LIS|HOSP|20240301101500||ORU^R01^ORU_R01|"
+            "MSG000123456|P|2.3.1||||||UNICODE UTF-8"
+        ),
+        (
+            "PID|1||SYN-000123^^^HOSP^MR||Synthetic^Patient^A||19800101|F|||"
+            "1 Synthetic Road^^Springfield^^000000||0000000000"
+        ),
         "PV1|1|O|LAB^^^HOSP||||0000^Synthetic^Doctor|||||||||||V000123",
-        "OBR|1|BC240301001|77|01001^Complete Blood Count^99MRC|||20240301100000|"
-        "20240301101000|||||||20240301100500|BLD|0000^Synthetic^Doctor",
+        (
+            "OBR|1|BC240301001|77|01001^Complete Blood Count^99MRC|||20240301100000|"
+            "20240301101000|||||||20240301100500|BLD|0000^Synthetic^Doctor"
+        ),
     ]
     for number, (code, name, value, units, ref, flag) in enumerate(tests, start=1):
         segments.append(
@@ -106,7 +112,10 @@ def main() -> None:
     rows: list[tuple[str, Callable[[], object]]] = [
         ("plain split (baseline)", lambda: plain_split(raw)),
         ("hisbridge reader: parse bytes", lambda: Hl7Message.parse(raw)),
-        ("hisbridge reader: parse + OBX results", lambda: extract_observations(Hl7Message.parse(raw))),
+        (
+            "hisbridge reader: parse + OBX results",
+            lambda: extract_observations(Hl7Message.parse(raw)),
+        ),
         ("hisbridge reader: parse + 3 field gets", lambda: _three_gets(raw)),
     ]
     if python_hl7 is not None:
@@ -114,13 +123,23 @@ def main() -> None:
     rows += [
         (
             "hl7apy: parse_message (tolerant, no groups)",
-            lambda: parse_message(text, validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False),
+            lambda: parse_message(
+                text, validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False
+            ),
         ),
-        ("ACK by hand: build_ack from parsed MSH", lambda: build_ack(header, AckCode.APPLICATION_ACCEPT, now=now)),
-        ("ACK by hand: acknowledge(raw) end to end", lambda: acknowledge(raw, Outcome.ACCEPT, now=now)),
+        (
+            "ACK by hand: build_ack from parsed MSH",
+            lambda: build_ack(header, AckCode.APPLICATION_ACCEPT, now=now),
+        ),
+        (
+            "ACK by hand: acknowledge(raw) end to end",
+            lambda: acknowledge(raw, Outcome.ACCEPT, now=now),
+        ),
     ]
     if python_hl7 is not None:
-        rows.append(("hl7 package: parse + create_ack", lambda: python_hl7.parse(text).create_ack()))
+        rows.append(
+            ("hl7 package: parse + create_ack", lambda: python_hl7.parse(text).create_ack())
+        )
     rows.append(("hl7apy: parse + build ACK + to_er7", lambda: hl7apy_ack(raw)))
     segments = raw.count(b"\r")
     print(f"message: {len(raw)} bytes, {segments} segments, ORU^R01 v2.3.1")

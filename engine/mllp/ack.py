@@ -146,9 +146,7 @@ def _err_segment(error: AckError, version: str, separators: Separators) -> str:
     s = separators
     name = CONDITION_NAMES.get(error.condition, "")
     segment, position, field_number = error.location or ("", 0, 0)
-    where = (
-        s.component.join((segment, str(position), str(field_number))) if error.location else ""
-    )
+    where = s.component.join((segment, str(position), str(field_number))) if error.location else ""
     if _version_at_least(version, 2, 5):
         code = s.component.join((error.condition, name, "HL70357"))
         fields = ["ERR", "", where, code, error.severity, "", "", s.escape_text(error.text)]

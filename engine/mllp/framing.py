@@ -164,9 +164,11 @@ class MllpDecoder:
                 self._searched = 0
                 return True
         if start < 0:
-            if end >= 0 or not self._accept_missing_start:
-                self._discard(len(self._input))
-            elif len(self._input) > self.max_message_bytes:
+            if (
+                end >= 0
+                or not self._accept_missing_start
+                or len(self._input) > self.max_message_bytes
+            ):
                 self._discard(len(self._input))
             return False
         self._discard(start)

@@ -106,7 +106,9 @@ class Discarded:
     data: bytes
 
 
-Event = Send | TransferReceived | TransferAborted | MessageSent | SendFailed | FrameRejected | Discarded
+Event = (
+    Send | TransferReceived | TransferAborted | MessageSent | SendFailed | FrameRejected | Discarded
+)
 
 
 class LinkState(Enum):
@@ -189,7 +191,9 @@ class E1381Link:
         state = self.state
         self.deadline = None
         if state is LinkState.RECEIVING:
-            events.append(TransferAborted("receiver timeout: no frame or EOT", self._take_transcript()))
+            events.append(
+                TransferAborted("receiver timeout: no frame or EOT", self._take_transcript())
+            )
             self._reset_receiver()
             self.state = LinkState.NEUTRAL
             events += self._maybe_start_sending(now)
@@ -235,7 +239,9 @@ class E1381Link:
                 events.append(TransferAborted(reason, self._take_transcript()))
             else:
                 transcript = self._take_transcript()
-                events.append(TransferReceived(bytes(self._text), transcript, self._frames_received))
+                events.append(
+                    TransferReceived(bytes(self._text), transcript, self._frames_received)
+                )
             self._reset_receiver()
             self.state = LinkState.NEUTRAL
             self.deadline = None

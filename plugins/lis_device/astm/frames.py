@@ -36,11 +36,15 @@ def build_frame(number: int, text: bytes, *, final: bool) -> bytes:
     return bytes((STX,)) + body + checksum(body) + b"\r\n"
 
 
-def frames_for_record(record: bytes, first_number: int, max_text: int = CLASSIC_FRAME_TEXT) -> list[bytes]:
+def frames_for_record(
+    record: bytes, first_number: int, max_text: int = CLASSIC_FRAME_TEXT
+) -> list[bytes]:
     """One record (ending in CR) as frames: ETB frames of `max_text` characters, then ETX."""
     if max_text < 1:
         raise ValueError("max_text must be >= 1")
-    chunks = [record[start : start + max_text] for start in range(0, len(record), max_text)] or [b""]
+    chunks = [record[start : start + max_text] for start in range(0, len(record), max_text)] or [
+        b""
+    ]
     return [
         build_frame(first_number + offset, chunk, final=offset == len(chunks) - 1)
         for offset, chunk in enumerate(chunks)
@@ -98,7 +102,9 @@ def parse_frame(raw: bytes) -> Frame:
 def frame_end(buffer: bytes | bytearray, start: int = 0) -> int | None:
     """Index just past the checksum of the frame starting at `start` (an STX), or None
     when the frame is not complete yet."""
-    ends = [index for index in (buffer.find(ETX, start + 1), buffer.find(ETB, start + 1)) if index >= 0]
+    ends = [
+        index for index in (buffer.find(ETX, start + 1), buffer.find(ETB, start + 1)) if index >= 0
+    ]
     if not ends:
         return None
     index = min(ends)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from plugins.lis_device.astm.records import (
+    STANDARD_DELIMITERS,
     AstmDelimiters,
     AstmMessage,
     AstmRecord,
@@ -108,7 +109,12 @@ def standard_test_id(code: str) -> tuple[str, ...]:
 
 
 def _header(
-    delimiters: AstmDelimiters, sender: str, receiver: str, processing_id: str, version: str, now: datetime
+    delimiters: AstmDelimiters,
+    sender: str,
+    receiver: str,
+    processing_id: str,
+    version: str,
+    now: datetime,
 ) -> AstmRecord:
     values: dict[int, str | Sequence[str] | None] = {
         5: sender,
@@ -124,7 +130,7 @@ def build_order_download(
     orders: Sequence[OrderRequest],
     *,
     now: datetime,
-    delimiters: AstmDelimiters = AstmDelimiters(),
+    delimiters: AstmDelimiters = STANDARD_DELIMITERS,
     sender: str = "LIS",
     receiver: str = "",
     processing_id: str = "P",

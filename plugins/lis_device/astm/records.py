@@ -60,7 +60,9 @@ class AstmDelimiters:
         definition = header[2 : end if end >= 0 else 5]
         unique = "".join(dict.fromkeys(definition))
         if len(unique) != 3 or field in unique or field.isalnum():
-            raise AstmFormatError(f"H record delimiters {header[1:6]!r} are not four distinct characters")
+            raise AstmFormatError(
+                f"H record delimiters {header[1:6]!r} are not four distinct characters"
+            )
         return cls(field, unique[0], unique[1], unique[2])
 
     @property
@@ -111,6 +113,9 @@ class AstmDelimiters:
             position = end + 1
 
 
+STANDARD_DELIMITERS = AstmDelimiters()
+
+
 @dataclass(frozen=True, slots=True)
 class RecordPath:
     record: str
@@ -150,7 +155,7 @@ def _nth(parts: list[str], number: int) -> str:
 class AstmRecord:
     """One record. `fields[n - 1]` is field n as sent; `fields[0]` is the record type."""
 
-    __slots__ = ("fields", "delimiters", "encoding")
+    __slots__ = ("delimiters", "encoding", "fields")
 
     def __init__(
         self, fields: list[str], delimiters: AstmDelimiters, encoding: str = "latin-1"
@@ -197,7 +202,7 @@ class AstmRecord:
 class AstmMessage:
     """A parsed H ... L message. Build it with `AstmMessage.parse()`."""
 
-    __slots__ = ("records", "delimiters", "warnings")
+    __slots__ = ("delimiters", "records", "warnings")
 
     def __init__(
         self, records: list[AstmRecord], delimiters: AstmDelimiters, warnings: list[str]
@@ -212,7 +217,9 @@ class AstmMessage:
         device's `encoding`. Raises AstmFormatError when the text is not ASTM at all."""
         text = message.decode(encoding, errors="replace") if isinstance(message, bytes) else message
         lines = [
-            line for line in text.replace("\r\n", "\r").replace("\n", "\r").split("\r") if line.strip()
+            line
+            for line in text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
+            if line.strip()
         ]
         if not lines:
             raise AstmFormatError("no records")
@@ -292,7 +299,7 @@ FieldValue = str | Sequence[str] | None
 
 
 def build_record(
-    kind: str, values: dict[int, FieldValue], delimiters: AstmDelimiters = AstmDelimiters()
+    kind: str, values: dict[int, FieldValue], delimiters: AstmDelimiters = STANDARD_DELIMITERS
 ) -> AstmRecord:
     """A record from field values keyed by E1394 field number (2 and up).
 

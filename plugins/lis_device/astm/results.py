@@ -15,7 +15,8 @@ attaches C records to the record before them. Vendor habits handled here:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from plugins.lis_device.astm.records import AstmMessage, AstmRecord, RecordPath
 from plugins.lis_device.results import DeviceResult, ResultBatch, parse_number
@@ -41,14 +42,19 @@ class AstmResultLayout:
     instrument_field: int = 14
 
     @classmethod
-    def shifted_after_units(cls, shift: int = 1, **overrides: object) -> AstmResultLayout:
+    def shifted_after_units(cls, shift: int = 1, **overrides: Any) -> AstmResultLayout:
         fields = (
-            "range_field", "flags_field", "status_field", "operator_field",
-            "started_field", "completed_field", "instrument_field",
+            "range_field",
+            "flags_field",
+            "status_field",
+            "operator_field",
+            "started_field",
+            "completed_field",
+            "instrument_field",
         )
         standard = cls()
         shifted = {name: getattr(standard, name) + shift for name in fields}
-        return cls(**{**shifted, **overrides})  # type: ignore[arg-type]
+        return replace(standard, **{**shifted, **overrides})
 
 
 def _specimen_of(order: AstmRecord | None, layout: AstmResultLayout) -> str:

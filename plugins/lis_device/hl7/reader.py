@@ -57,7 +57,9 @@ class FieldPath:
         if match is None:
             raise ValueError(f"not an HL7 field path: {text!r} (expected e.g. PID-5.1, OBX[2]-5)")
         numbers = {
-            key: int(value) for key, value in match.groupdict().items() if value and key != "segment"
+            key: int(value)
+            for key, value in match.groupdict().items()
+            if value and key != "segment"
         }
         if any(number < 1 for number in numbers.values()):
             raise ValueError(f"HL7 path numbers count from 1: {text!r}")
@@ -85,7 +87,7 @@ def _nth(parts: list[str], number: int) -> str:
 class Segment:
     """One segment. `fields[n]` is field n as sent (escapes unresolved); `fields[0]` the name."""
 
-    __slots__ = ("name", "fields", "separators", "codec")
+    __slots__ = ("codec", "fields", "name", "separators")
 
     def __init__(self, name: str, fields: list[str], separators: Separators, codec: str) -> None:
         self.name = name
@@ -140,7 +142,7 @@ class Segment:
 class Hl7Message:
     """A parsed HL7 v2 message. Build it with `Hl7Message.parse()`."""
 
-    __slots__ = ("segments", "separators", "header", "codec", "declared_charset", "warnings")
+    __slots__ = ("codec", "declared_charset", "header", "segments", "separators", "warnings")
 
     def __init__(
         self,

@@ -11,7 +11,9 @@ from engine.mllp.header import (
 
 
 def msh(charset: str = "", extra: str = "") -> str:
-    return f"MSH|^~\\&|DEV|LAB|LIS|HOSP|20240101||ORU^R01^ORU_R01|C1|P|2.5|||AL|NE||{charset}{extra}\r"
+    return (
+        f"MSH|^~\\&|DEV|LAB|LIS|HOSP|20240101||ORU^R01^ORU_R01|C1|P|2.5|||AL|NE||{charset}{extra}\r"
+    )
 
 
 def test_header_numbers_fields_like_hl7():

@@ -17,7 +17,9 @@ def shared_sample_files(kind: str, *suffixes: str) -> list[Path]:
 def shared_sample(kind: str, name: str) -> bytes:
     path = SHARED_SAMPLES / kind / name
     if not path.is_file():
-        pytest.skip(f"shared sample {kind}/{name} absent ({SHARED_SAMPLES} not found beside the repo)")
+        pytest.skip(
+            f"shared sample {kind}/{name} absent ({SHARED_SAMPLES} not found beside the repo)"
+        )
     return path.read_bytes()
 
 

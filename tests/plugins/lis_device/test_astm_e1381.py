@@ -13,7 +13,13 @@ from plugins.lis_device.astm.e1381 import (
     TransferAborted,
     TransferReceived,
 )
-from plugins.lis_device.astm.frames import build_frame, checksum, frames_for_message, frames_for_record, parse_frame
+from plugins.lis_device.astm.frames import (
+    build_frame,
+    checksum,
+    frames_for_message,
+    frames_for_record,
+    parse_frame,
+)
 
 ENQ, ACK, NAK, EOT, STX = b"\x05", b"\x06", b"\x15", b"\x04", b"\x02"
 RECORDS = b"H|\\^&|||SYN\rP|1||SYN-PAT-01\rO|1|BC1||^^^GLU\rR|1|^^^GLU|5.6|mmol/L\rL|1|N\r"
@@ -347,7 +353,9 @@ def test_instrument_to_host_with_one_damaged_frame():
             return corrupt(data)
         return data
 
-    received, finished = converse(E1381Link(has_priority=True), E1381Link(), RECORDS, damage_second_frame)
+    received, finished = converse(
+        E1381Link(has_priority=True), E1381Link(), RECORDS, damage_second_frame
+    )
     assert isinstance(finished[0], MessageSent)
     assert only(received, TransferReceived).text == RECORDS
     assert only(received, FrameRejected).reason == "checksum mismatch"
@@ -360,7 +368,9 @@ def test_always_damaged_frames_end_in_abort_on_both_sides():
     received, finished = converse(E1381Link(), E1381Link(), RECORDS, damage_all_frames)
     assert only(finished, SendFailed).reason == "frame refused 6 times"
     assert len([event for event in received if isinstance(event, FrameRejected)]) == 6
-    assert only(received, TransferAborted).reason == "sender ended the transfer after a refused frame"
+    assert (
+        only(received, TransferAborted).reason == "sender ended the transfer after a refused frame"
+    )
 
 
 SHARED_TRANSCRIPTS = [
@@ -374,5 +384,7 @@ SHARED_TRANSCRIPTS = [
 def test_shared_transcripts_are_received_whole(path):
     events = E1381Link().receive(path.read_bytes(), now=0.0)
     transfers = [event for event in events if isinstance(event, TransferReceived)]
-    assert transfers and not [event for event in events if isinstance(event, (FrameRejected, TransferAborted))]
+    assert transfers and not [
+        event for event in events if isinstance(event, (FrameRejected, TransferAborted))
+    ]
     assert all(transfer.text.startswith(b"H") for transfer in transfers)

@@ -80,12 +80,23 @@ def test_genexpert_delimiters_lf_lines_repeats_and_escapes():
 
 
 def test_results_generic_layout_comma_decimals_censored_and_comments():
-    batch = extract_results(AstmMessage.parse(fixture_bytes("astm", "results_genexpert_delimiters_lf.astm")))
+    batch = extract_results(
+        AstmMessage.parse(fixture_bytes("astm", "results_genexpert_delimiters_lf.astm"))
+    )
     assert batch.instrument == "SYNXPERT"
     assert batch.specimen_barcodes == ["BC240312003"]
     first, second = batch.results
-    assert (first.source, first.test_code, first.value, first.numeric) == ("R[1]", "ASSAY1", "7,41", 7.41)
-    assert (first.units, first.reference_range, first.abnormal_flags) == ("Ratio", "0,80 to 1,10", ("H",))
+    assert (first.source, first.test_code, first.value, first.numeric) == (
+        "R[1]",
+        "ASSAY1",
+        "7,41",
+        7.41,
+    )
+    assert (first.units, first.reference_range, first.abnormal_flags) == (
+        "Ratio",
+        "0,80 to 1,10",
+        ("H",),
+    )
     assert first.extra["comments"] == "first comment\nsecond ^ comment"
     assert (second.value, second.numeric, second.abnormal_flags) == (">8", None, (">",))
     assert second.observed_at == "20240312100900"
@@ -96,8 +107,18 @@ def test_results_dxh_layout_value_components_and_shifted_fields():
     message = AstmMessage.parse(fixture_bytes("astm", "results_dxh_delimiters_records.astm"))
     batch = extract_results(message, AstmResultLayout.shifted_after_units())
     wbc, hgb = batch.results
-    assert (wbc.test_code, wbc.numeric, wbc.units, wbc.reference_range) == ("WBC", 7.4, "10^9/L", "3.8 to 11.8")
-    assert (hgb.value, hgb.numeric, hgb.abnormal_flags, hgb.result_status) == ("146", 146.0, ("A",), "F")
+    assert (wbc.test_code, wbc.numeric, wbc.units, wbc.reference_range) == (
+        "WBC",
+        7.4,
+        "10^9/L",
+        "3.8 to 11.8",
+    )
+    assert (hgb.value, hgb.numeric, hgb.abnormal_flags, hgb.result_status) == (
+        "146",
+        146.0,
+        ("A",),
+        "F",
+    )
     assert hgb.extra["value_components"] == "146!  H "
     assert hgb.extra["instrument_id"] == "SYN01"
     assert hgb.observed_at == "20240311075800"
@@ -140,7 +161,9 @@ def test_unknown_record_types_are_reported():
 
 
 def test_host_query_with_two_barcodes():
-    (query,) = read_queries(AstmMessage.parse(fixture_bytes("astm", "host_query_two_barcodes_records.astm")))
+    (query,) = read_queries(
+        AstmMessage.parse(fixture_bytes("astm", "host_query_two_barcodes_records.astm"))
+    )
     assert query.barcodes == ["BC240313001", "BC240313002"]
     assert query.test_ids == ("ALL",)
     assert query.status_code == "O"
@@ -172,7 +195,9 @@ def test_order_download_round_trip():
     assert read_orders(parsed) == orders
 
 
-@pytest.mark.parametrize("delimiters", [AstmDelimiters("|", "@", "^", "\\"), AstmDelimiters("|", "\\", "!", "~")])
+@pytest.mark.parametrize(
+    "delimiters", [AstmDelimiters("|", "@", "^", "\\"), AstmDelimiters("|", "\\", "!", "~")]
+)
 def test_order_download_round_trip_with_device_delimiters(delimiters):
     orders = [OrderRequest("BC1", ("A", "B"), OrderPatient("SYN-1", family_name="Syn"))]
     message = build_order_download(orders, now=NOW, delimiters=delimiters)
@@ -202,7 +227,9 @@ def test_every_shared_astm_sample_parses(path):
     assert message.records[-1].type == "L"
     assert not [w for w in message.warnings if "unknown type" in w]
     batch = extract_results(message)
-    assert len(batch.results) + sum("raw only" in w for w in batch.warnings) == len(message.records_of("R"))
+    assert len(batch.results) + sum("raw only" in w for w in batch.warnings) == len(
+        message.records_of("R")
+    )
     for leaf_path, value in message.leaves():
         assert message.get(leaf_path) == value
 
@@ -217,7 +244,11 @@ def test_architect_results_by_hand():
     assert batch.instrument == "ARCHITECT"
     assert batch.specimen_barcodes == ["1379 levchenko"]
     concentration, interpretation, rlu = batch.results
-    assert (concentration.test_code, concentration.value, concentration.numeric) == ("651", "> 15000.00", None)
+    assert (concentration.test_code, concentration.value, concentration.numeric) == (
+        "651",
+        "> 15000.00",
+        None,
+    )
     assert concentration.abnormal_flags == (">",) and concentration.units == "mIU/mL"
     assert interpretation.value == "Positive"
     assert (rlu.numeric, rlu.units, rlu.observed_at) == (2423973.0, "RLU", "20120217144954")
@@ -230,13 +261,19 @@ def test_beckman_dxh_results_by_hand():
     assert len(batch.results) == 28
     hgb = batch.results[3]
     assert (hgb.test_code, hgb.value, hgb.numeric, hgb.units) == ("HGB", "146", 146.0, "g/L")
-    assert (hgb.reference_range, hgb.abnormal_flags, hgb.result_status) == ("109 to 143", ("A",), "F")
+    assert (hgb.reference_range, hgb.abnormal_flags, hgb.result_status) == (
+        "109 to 143",
+        ("A",),
+        "F",
+    )
     assert hgb.specimen_barcode == "000004287888"
 
 
 @pytest.mark.samples
 def test_euroimmun_and_horiba_by_hand():
-    euro = extract_results(AstmMessage.parse(shared_sample("astm", "euroimmun_analyzer1_records.astm")))
+    euro = extract_results(
+        AstmMessage.parse(shared_sample("astm", "euroimmun_analyzer1_records.astm"))
+    )
     assert [r.value for r in euro.results[:2]] == [">8", "7,41"]
     assert euro.results[1].numeric == 7.41
     horiba = AstmMessage.parse(shared_sample("astm", "horiba_yumizen_h550_qc_records.astm"))
@@ -247,17 +284,29 @@ def test_euroimmun_and_horiba_by_hand():
 
 @pytest.mark.samples
 def test_shared_host_queries_by_hand():
-    aqua = read_queries(AstmMessage.parse(scan_transcript(shared_sample("astm", "aqualink_a9000p_host_query_frames.astm")).text))
+    aqua = read_queries(
+        AstmMessage.parse(
+            scan_transcript(shared_sample("astm", "aqualink_a9000p_host_query_frames.astm")).text
+        )
+    )
     assert aqua[0].barcodes == ["3788513"] and aqua[0].starting[0].rest == ("#ENTRADA 1", "D8")
-    dxh = read_queries(AstmMessage.parse(shared_sample("astm", "beckman_dxh_host_query_q_records.astm")))
+    dxh = read_queries(
+        AstmMessage.parse(shared_sample("astm", "beckman_dxh_host_query_q_records.astm"))
+    )
     assert dxh[0].barcodes == ["000004287888"] and dxh[0].test_ids == ("ALL",)
-    mindray = read_queries(AstmMessage.parse(scan_transcript(shared_sample("astm", "mindray_cl_astm_host_query_rq_frames.astm")).text))
+    mindray = read_queries(
+        AstmMessage.parse(
+            scan_transcript(shared_sample("astm", "mindray_cl_astm_host_query_rq_frames.astm")).text
+        )
+    )
     assert mindray[0].barcodes == ["SAMPLE123"]
 
 
 @pytest.mark.samples
 def test_mindray_download_read_as_orders():
-    message = AstmMessage.parse(scan_transcript(shared_sample("astm", "mindray_cl_astm_download_sa_frames.astm")).text)
+    message = AstmMessage.parse(
+        scan_transcript(shared_sample("astm", "mindray_cl_astm_download_sa_frames.astm")).text
+    )
     (order,) = read_orders(message, code_component=2)
     assert order.tests == ("CA125", "CA126", "TPSA", "HIV")
     assert order.instrument_specimen_id == "SAMPLE123"

@@ -8,13 +8,22 @@ from plugins.lis_device.results import parse_number
 
 @pytest.mark.parametrize(
     ("text", "number"),
-    [("5.2", 5.2), (" 11,49 ", 11.49), ("-3", -3.0), ("1e3", 1000.0), (".5", 0.5), ("57.000000", 57.0)],
+    [
+        ("5.2", 5.2),
+        (" 11,49 ", 11.49),
+        ("-3", -3.0),
+        ("1e3", 1000.0),
+        (".5", 0.5),
+        ("57.000000", 57.0),
+    ],
 )
 def test_parse_number(text, number):
     assert parse_number(text) == number
 
 
-@pytest.mark.parametrize("text", ["", ">8", "> 15000.00", "Positive", "1,234.5", "3+", "nan", "3,50-9,50"])
+@pytest.mark.parametrize(
+    "text", ["", ">8", "> 15000.00", "Positive", "1,234.5", "3+", "nan", "3,50-9,50"]
+)
 def test_parse_number_refuses_non_numbers(text):
     assert parse_number(text) is None
 
@@ -52,7 +61,11 @@ def test_spm_barcode_and_cwe_flags_v25():
 def test_quirks_never_drop_a_result_silently():
     batch = results_of(fixture_bytes("hl7", "oru_device_quirks.hl7"))
     codes = [(result.source, result.test_code, result.value) for result in batch.results]
-    assert codes == [("OBX[1]", "TBIL", "17.2"), ("OBX[2]", "ALT", "high"), ("OBX[4]", "AST", ">500")]
+    assert codes == [
+        ("OBX[1]", "TBIL", "17.2"),
+        ("OBX[2]", "ALT", "high"),
+        ("OBX[4]", "AST", ">500"),
+    ]
     assert batch.results[2].numeric is None
     assert batch.warnings == [
         "OBX[1]: OBX-3 empty, test code taken from OBX-4",
@@ -64,7 +77,9 @@ def test_quirks_never_drop_a_result_silently():
 
 def test_layout_can_point_the_barcode_elsewhere():
     raw = fixture_bytes("hl7", "oru_utf8_chinese_enhanced_ack.hl7")
-    batch = extract_observations(Hl7Message.parse(raw), ObservationLayout(specimen_paths=("OBR-3.1",)))
+    batch = extract_observations(
+        Hl7Message.parse(raw), ObservationLayout(specimen_paths=("OBR-3.1",))
+    )
     assert batch.specimen_barcodes == ["FIL-1"]
 
 
@@ -113,7 +128,11 @@ def test_wondfo_utf8_and_gb18030_give_the_same_results():
     assert first.results == second.results
     (mau,) = first.results
     assert (mau.test_code, mau.value, mau.numeric, mau.units, mau.reference_range) == (
-        "MAU", "23.7", 23.7, "mg/L", "0.0-20.0"
+        "MAU",
+        "23.7",
+        23.7,
+        "mg/L",
+        "0.0-20.0",
     )
     assert mau.specimen_barcode == "F20617504"
 
@@ -122,16 +141,28 @@ def test_wondfo_utf8_and_gb18030_give_the_same_results():
 def test_bionote_v26_and_mindray_polish_by_hand():
     bionote = results_of(shared_sample("hl7", "bionote_vcheck_ihe_pcd_oru_r01_v26.hl7"))
     (cprg,) = bionote.results
-    assert (cprg.test_code, cprg.test_name, cprg.numeric, cprg.units) == ("BN0280", "cPRG", 1.33, "ng/mL")
+    assert (cprg.test_code, cprg.test_name, cprg.numeric, cprg.units) == (
+        "BN0280",
+        "cPRG",
+        1.33,
+        "ng/mL",
+    )
     assert cprg.reference_range == "[1.00;30.00]" and cprg.result_status == "F"
     polish = results_of(shared_sample("hl7", "mindray_bs_cl_oru_r01_polish_site_manual.hl7"))
     (hdl,) = polish.results
-    assert (hdl.test_code, hdl.test_name, hdl.numeric, hdl.abnormal_flags) == ("25", "HDL C", 57.0, ("Normale",))
+    assert (hdl.test_code, hdl.test_name, hdl.numeric, hdl.abnormal_flags) == (
+        "25",
+        "HDL C",
+        57.0,
+        ("Normale",),
+    )
 
 
 @pytest.mark.samples
 def test_dcm4che_latin1_label_over_utf8_bytes():
-    message = Hl7Message.parse(shared_sample("hl7", "dcm4che_mesa_orm_o01_generalorder_msh9_is_omi_o23.hl7"))
+    message = Hl7Message.parse(
+        shared_sample("hl7", "dcm4che_mesa_orm_o01_generalorder_msh9_is_omi_o23.hl7")
+    )
     assert message.codec == "utf-8"
     assert "\u2013" in message.get("OBR-31.2")
     assert (message.message_code, message.trigger_event) == ("OMI", "O23")

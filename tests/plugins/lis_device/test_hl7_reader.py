@@ -22,7 +22,13 @@ def test_bad_field_paths_raise(bad):
 def test_lf_terminators_no_vt_comma_decimals():
     message = Hl7Message.parse(fixture_bytes("hl7", "oru_lf_comma_decimal_no_vt.hl7"))
     assert [segment.name for segment in message.segments] == [
-        "MSH", "PID", "PV1", "OBR", "OBX", "OBX", "OBX"
+        "MSH",
+        "PID",
+        "PV1",
+        "OBR",
+        "OBX",
+        "OBX",
+        "OBX",
     ]
     assert message.get("MSH-1") == "|"
     assert message.get("MSH-2") == "^~\\&"
@@ -47,7 +53,10 @@ def test_gb18030_message_decoded_per_msh18():
 
 def test_gb18030_without_msh18_needs_the_device_default():
     raw = fixture_bytes("hl7", "oru_gb18030.hl7").replace(b"|GB 18030-2000", b"|")
-    assert Hl7Message.parse(raw, default_charset="GBK").get("PID-5") == "\u6d4b\u8bd5\u60a3\u8005\u7532"
+    assert (
+        Hl7Message.parse(raw, default_charset="GBK").get("PID-5")
+        == "\u6d4b\u8bd5\u60a3\u8005\u7532"
+    )
 
 
 def test_utf8_repetitions_and_subcomponents():

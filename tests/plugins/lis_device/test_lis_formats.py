@@ -25,7 +25,9 @@ def test_plugin_registers_both_formats_through_the_hook():
 
 
 def test_bundled_entry_point_points_at_the_plugin_module():
-    (entry,) = [entry for entry in entry_points(group="hisbridge.plugins") if entry.name == "lis_device"]
+    (entry,) = [
+        entry for entry in entry_points(group="hisbridge.plugins") if entry.name == "lis_device"
+    ]
     assert entry.load() is plugin
 
 

@@ -20,10 +20,10 @@ from structlog.types import EventDict, Processor, WrappedLogger
 
 from engine.config.model import LoggingSettings
 
-# 18-digit resident ID: 6-digit region, 8-digit birth date, 3-digit sequence, check digit/X.
-_ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
-# Mainland mobile number, optionally with the +86/86 country code.
-_MOBILE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)\d{4}(\d{4})(?!\d)")
+# Runs of 11+ ASCII digits (an ID number may end in X); the callback decides which runs are
+# ID or mobile numbers. One cheap pass instead of lookaround patterns tried at every offset.
+_DIGIT_RUN = re.compile(r"[0-9]{11,}[Xx]?")
+_MOBILE_SECOND_DIGITS = frozenset("3456789")
 
 _CHATTY_LIBRARIES = (
     "httpx",
@@ -36,6 +36,8 @@ _CHATTY_LIBRARIES = (
     "urllib3",
 )
 _HANDLER_MARK = "_hisbridge_handler"
+_ENGINE_KEYS = frozenset({"timestamp", "level", "logger"})
+"""Keys the logging setup itself fills in; they never hold patient data."""
 
 
 def mask_value(value: str) -> str:
@@ -43,17 +45,36 @@ def mask_value(value: str) -> str:
     return value[:1] + "*" * (len(value) - 1) if len(value) > 1 else "*" * len(value)
 
 
+def _mask_number(match: re.Match[str]) -> str:
+    run = match[0]
+    if len(run) == 18 and run[:17].isdigit():  # resident ID: keep region and last four
+        return f"{run[:6]}********{run[14:]}"
+    if len(run) == 13 and run.startswith("86"):  # mobile with the country code
+        return run[:2] + _mask_number_text(run[2:])
+    return _mask_number_text(run)
+
+
+def _mask_number_text(run: str) -> str:
+    if len(run) == 11 and run[0] == "1" and run[1] in _MOBILE_SECOND_DIGITS:
+        return f"{run[:3]}****{run[7:]}"
+    return run
+
+
 @lru_cache(maxsize=32)
-def _field_patterns(fields: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    if not fields:
-        return ()
+def _field_pattern(fields: tuple[str, ...]) -> re.Pattern[str]:
     names = "|".join(re.escape(field) for field in fields)
-    quoted_json = re.compile(
-        rf'(\\?"(?:{names})\\?"\s*:\s*\\?")((?:[^"\\]|\\[^"])*?)(\\?")', re.IGNORECASE
+    return re.compile(
+        rf'\\?"(?:{names})\\?"\s*:\s*\\?"(?P<json>(?:[^"\\]|\\[^"])*)'
+        rf"|<(?:{names})>(?P<xml>[^<]*)"
+        rf"|\b(?:{names})=(?P<pair>[^\s&,;|\"]+)",
+        re.IGNORECASE,
     )
-    xml_element = re.compile(rf"(<(?:{names})>)([^<]*)(</)", re.IGNORECASE)
-    key_value = re.compile(rf"(\b(?:{names})=)([^\s&,;|]+)()", re.IGNORECASE)
-    return quoted_json, xml_element, key_value
+
+
+def _mask_field(match: re.Match[str]) -> str:
+    group = match.lastgroup
+    assert group is not None  # every alternative ends in a named group
+    return match.string[match.start() : match.start(group)] + mask_value(match[group])
 
 
 def redact(text: str, fields: Iterable[str]) -> str:
@@ -62,10 +83,11 @@ def redact(text: str, fields: Iterable[str]) -> str:
     Field values are recognised in JSON (`"psn_name":"张三"`, also when escaped inside
     another JSON string), XML (`<psn_name>张三</psn_name>`) and `name=value` text.
     """
-    text = _ID_NUMBER.sub(lambda m: f"{m[1]}********{m[2]}", text)
-    text = _MOBILE.sub(lambda m: f"{m[1]}****{m[2]}", text)
-    for pattern in _field_patterns(tuple(sorted({f.lower() for f in fields}))):
-        text = pattern.sub(lambda m: m[1] + mask_value(m[2]) + m[3], text)
+    text = _DIGIT_RUN.sub(_mask_number, text)
+    lowered = text.lower()
+    present = tuple(sorted({f.lower() for f in fields if f.lower() in lowered}))
+    if present:
+        text = _field_pattern(present).sub(_mask_field, text)
     return text
 
 
@@ -77,7 +99,10 @@ class PhiRedactor:
         self.fields = frozenset(field.lower() for field in fields)
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-        return {key: self._clean(key, value) for key, value in event_dict.items()}
+        return {
+            key: value if key in _ENGINE_KEYS else self._clean(key, value)
+            for key, value in event_dict.items()
+        }
 
     def _clean(self, key: object, value: Any) -> Any:
         if isinstance(key, str) and key.lower() in self.fields and value is not None:

@@ -138,9 +138,7 @@ def _read_yaml(path: Path, problems: list[str]) -> dict[str, Any] | None:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problems.append(f"{where}: YAML syntax error: {exc.problem or exc.context}")
+        problems.append(_yaml_problem(path, exc))
         return None
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
         problems.append(f"{path}: cannot read: {exc}")
@@ -151,6 +149,16 @@ def _read_yaml(path: Path, problems: list[str]) -> dict[str, Any] | None:
         problems.append(f"{path}: must be a mapping of settings, got {type(data).__name__}")
         return None
     return data
+
+
+def _yaml_problem(path: Path, exc: yaml.MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    message = exc.problem or exc.context
+    if exc.problem and exc.context and exc.context_mark:
+        # The problem is often found at the end of the file; say where the construct began.
+        message += f" ({exc.context} that starts at line {exc.context_mark.line + 1})"
+    return f"{where}: YAML syntax error: {message}"
 
 
 # --- checks that need the registered plugins ---------------------------------------------

@@ -191,6 +191,7 @@ def test_yaml_syntax_error_names_file_and_line(write_conf: WriteConf) -> None:
 
     assert problem.startswith(f"{conf / 'channels/broken.yaml'}:4:")
     assert "YAML syntax error" in problem
+    assert "flow sequence that starts at line 3" in problem
 
 
 def test_literal_secret_is_rejected_with_the_accepted_forms(write_conf: WriteConf) -> None:

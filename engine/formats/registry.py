@@ -95,22 +95,16 @@ def decoded_text(fmt: TextualFormat, payload: Payload) -> str:
     return decode_declared(payload.body, charset) if charset else fmt.decode(payload.body)
 
 
-def _utf8_body(payload: Payload) -> bytes:
-    """The body re-encoded as UTF-8 when the content type declares another charset, for
-    formats that only take bytes."""
-    charset = charset_of(payload.content_type)
-    if charset is None or charset.replace("-", "").replace("_", "") == "utf8":
-        return payload.body
-    return decode_declared(payload.body, charset).encode("utf-8")
-
-
 def flatten_with(fmt: PayloadFormat, payload: Payload) -> Iterable[tuple[str, str]]:
+    """Textual formats get text decoded with the content type's charset; other formats get
+    the bytes unchanged and decode them by their own rules (HL7 reads MSH-18), which
+    re-encoded bytes would contradict."""
     if isinstance(fmt, TextualFormat):
         return fmt.flatten_text(decoded_text(fmt, payload))
-    return fmt.flatten(_utf8_body(payload))
+    return fmt.flatten(payload.body)
 
 
 def render_with(fmt: PayloadFormat, payload: Payload) -> str:
     if isinstance(fmt, TextualFormat):
         return fmt.render_text(decoded_text(fmt, payload))
-    return fmt.render(_utf8_body(payload))
+    return fmt.render(payload.body)

@@ -75,3 +75,13 @@ def test_unparseable_payload_never_passes() -> None:
     broken = Payload(b'{"infno": "2207"', "application/json")
     assert not passes(spec("$.infno", regex=".*"), broken, REGISTRY)
     assert not passes(spec("/a/@b", regex=".*"), Payload(b"<a b='1'>", "text/xml"), REGISTRY)
+
+
+class NoFlattenJson(JsonFormat):
+    def flatten_text(self, text: str) -> list[tuple[str, str]]:
+        raise AssertionError("a JSON filter must walk its path, not flatten the document")
+
+
+def test_json_filters_walk_the_path_without_flattening() -> None:
+    registry = FormatRegistry({"json": NoFlattenJson(), "text": TextFormat()})
+    assert passes(spec("$.input.data.insutype", equals="310"), SETTLE, registry)

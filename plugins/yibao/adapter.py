@@ -35,6 +35,7 @@ from plugins.yibao.transactions import Transaction, transaction, validate_input
 
 log = structlog.get_logger(__name__)
 
+ENGINE_MANAGED = frozenset({"9001", "9002"})
 HEADER_INFNO = "x-yibao-infno"
 HEADER_MSGID = "x-yibao-msgid"
 
@@ -129,6 +130,8 @@ class YibaoAdapter(Adapter):
     def transform(self, request: Payload) -> Payload:
         call = _his_request(request)
         infno = _infno(call)
+        if infno in ENGINE_MANAGED:
+            raise InputError("sign-in and sign-out are managed by the engine; send the business call", field="infno")
         validate_input(infno, call["input"])
         insuplc = call.get("insuplc_admdvs")
         if insuplc not in (None, "") and not (isinstance(insuplc, str) and len(insuplc) == 6 and insuplc.isdigit()):

@@ -15,7 +15,7 @@ from datetime import date, datetime
 import structlog
 
 from engine.adapters.base import Wire
-from engine.errors import PermanentError
+from engine.errors import OutcomeUnknownError, PermanentError, TransientError
 from plugins.yibao.centre import CentreClient
 from plugins.yibao.envelope import Operator
 
@@ -97,7 +97,14 @@ class SignInSessions:
             input={"signIn": {"opter_no": operator.opter, "mac": self.mac, "ip": self.ip}},
             operator=operator,
         )
-        reply = await self.centre.post(envelope, wire)
+        try:
+            reply = await self.centre.post(envelope, wire)
+        except OutcomeUnknownError as lost:
+            # A lost sign-in is harmless to repeat, and the business call was not sent.
+            raise TransientError(
+                f"sign-in (9001) got no answer, the call was not sent: {lost}",
+                detail={**lost.detail, "step": "sign_in"},
+            ) from lost
         output = reply.output if isinstance(reply.output, dict) else {}
         node = output.get("signinoutb") or {}
         sign_no = str(node.get("sign_no") or "")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from engine.adapters.base import Wire
-from engine.errors import InputError, OutcomeUnknownError, PermanentError
+from engine.errors import InputError, OutcomeUnknownError, PermanentError, TransientError
 from engine.message import Payload
 from plugins.yibao.adapter import YibaoAdapter
 from plugins.yibao.response import CentreRejected
@@ -194,6 +194,26 @@ async def test_bad_input_is_refused_before_anything_is_sent(adapter: YibaoAdapte
             adapter.transform(Payload(body))
         assert bad.value.field == field
     assert centre.simulator.state.calls == []
+
+
+async def test_his_cannot_sign_in_or_out_itself(adapter: YibaoAdapter) -> None:
+    for infno in ("9001", "9002"):
+        with pytest.raises(InputError) as caught:
+            adapter.transform(Payload.from_json({"infno": infno, "input": {}}))
+        assert caught.value.field == "infno"
+
+
+async def test_a_lost_sign_in_means_the_settlement_was_not_sent(
+    adapter: YibaoAdapter, centre: SimulatorServer
+) -> None:
+    centre.simulator.inject(Fault("drop", infno="9001"))
+    request = adapter.transform(Payload.from_json({"infno": "2207", "input": settle_input("SIM1", "300000001"),
+                                                   "insuplc_admdvs": "440300"}))
+    with pytest.raises(TransientError) as caught:
+        await adapter.send(request, Wire())
+    assert not isinstance(caught.value, OutcomeUnknownError)
+    assert caught.value.detail["step"] == "sign_in"
+    assert centre.simulator.state.calls == ["9001"]  # the centre signed in; no settlement was sent
 
 
 async def test_a_string_infcode_is_understood(adapter: YibaoAdapter, centre: SimulatorServer) -> None:

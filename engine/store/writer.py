@@ -10,6 +10,10 @@ again one by one, each in its own transaction, so only the faulty operation's ca
 StoreError. Operations are executed in submission order, so one caller's writes commit in
 the order they were made.
 
+An operation object whose class has `run_together(connection, operations)` is executed
+together with the consecutive operations of its class in the group (multi-row statements);
+if that fails, the one-by-one re-run covers it like any other failure.
+
 An *early* operation resolves its future as soon as it has executed, before the commit
 (`create_message(wait=False)`). Its result must therefore survive a re-run: an operation
 that returns generated ids must insert the same ids when run again (see `PinnedIds`).
@@ -109,11 +113,11 @@ class GroupWriter:
         results: list[Any] = []
         transaction = connection.begin()
         try:
-            for operation in group:
-                result = operation.run(connection)
-                results.append(result)
-                if operation.early:
-                    _settle([(operation, result, None)])
+            for run in _runs_together(group):
+                run_results = _execute(connection, run)
+                results.extend(run_results)
+                _settle([(operation, result, None)
+                         for operation, result in zip(run, run_results) if operation.early])
         except Exception as exc:  # noqa: BLE001 - any failure: isolate the faulty write
             transaction.rollback()
             if len(group) == 1:
@@ -142,6 +146,28 @@ class GroupWriter:
 
 
 _Outcome = tuple[_Operation, Any, Exception | None]
+
+
+def _runs_together(group: list[_Operation]) -> list[list[_Operation]]:
+    """Split a group into runs of consecutive operations that can execute as one: the same
+    operation class offering `run_together`. Order across runs is kept."""
+    runs: list[list[_Operation]] = []
+    for operation in group:
+        previous = runs[-1][0].run if runs else None
+        if previous is not None and type(previous) is type(operation.run) and hasattr(
+            previous, "run_together"
+        ):
+            runs[-1].append(operation)
+        else:
+            runs.append([operation])
+    return runs
+
+
+def _execute(connection: sa.Connection, run: list[_Operation]) -> list[Any]:
+    if len(run) == 1:
+        return [run[0].run(connection)]
+    together: Callable[[sa.Connection, list[Any]], list[Any]] = run[0].run.run_together
+    return together(connection, [operation.run for operation in run])
 
 
 def _settle(outcomes: list[_Outcome]) -> None:

@@ -17,6 +17,7 @@ from engine.store.records import (
     AttemptRecord,
     ClaimedDelivery,
     DeliveryUpdate,
+    NewDelivery,
     NewMessage,
     StageRecord,
 )
@@ -36,7 +37,7 @@ PRUNE_BATCH = 500
 # Built once: SQLAlchemy then reuses their cache keys and compiled SQL, which matters on the
 # writer thread where per-statement Python overhead bounds the throughput.
 INSERT_MESSAGE = messages.insert()
-INSERT_DELIVERY = deliveries.insert().returning(deliveries.c.id)
+INSERT_DELIVERIES = deliveries.insert().returning(deliveries.c.id, sort_by_parameter_order=True)
 INSERT_STAGE = stages.insert()
 INSERT_ATTEMPT = attempts.insert()
 UPDATE_MESSAGE = messages.update().where(messages.c.id == sa.bindparam("message_id_"))
@@ -56,6 +57,10 @@ def _finished_at(status: Status, now: datetime) -> datetime | None:
 class CreateMessage:
     """Insert a message with its raw stage, business keys and deliveries.
 
+    The writer runs consecutive creates together (`run_together`): one multi-row statement
+    per table for the whole run instead of one per message, which is what keeps a group's
+    work small, above all on PostgreSQL where every statement is a round trip.
+
     The delivery ids of the first successful run are pinned and reused if the writer runs
     the operation again (after a failed group), because an early caller already has them."""
 
@@ -64,30 +69,67 @@ class CreateMessage:
         self._pinned: dict[str, int] | None = None
 
     def __call__(self, connection: sa.Connection) -> dict[str, int]:
-        message, now = self.message, utc_now()
-        connection.execute(INSERT_MESSAGE, {
+        return self.run_together(connection, [self])[0]
+
+    @staticmethod
+    def run_together(
+        connection: sa.Connection, creates: list[CreateMessage]
+    ) -> list[dict[str, int]]:
+        now = utc_now()
+        connection.execute(INSERT_MESSAGE, [create._message_row(now) for create in creates])
+        insert_stage_rows(connection, [
+            _stage_row(create.message.id, StageRecord(StageName.RAW, create.message.raw), now)
+            for create in creates if create.message.raw is not None
+        ])
+        insert_business_key_rows(connection, [
+            {"message_id": create.message.id, "name": name, "value": value}
+            for create in creates for name, value in create.message.business_keys.items()
+        ])
+        slots = [(n, new) for n, create in enumerate(creates) for new in create.message.deliveries]
+        rows = [creates[n]._delivery_row(new, now) for n, new in slots]
+        fresh = [row for row in rows if "id" not in row]
+        pinned = [row for row in rows if "id" in row]
+        fresh_ids = iter(connection.execute(INSERT_DELIVERIES, fresh).scalars().all()
+                         if fresh else [])
+        if pinned:
+            connection.execute(INSERT_DELIVERIES, pinned)
+        results: list[dict[str, int]] = [{} for _ in creates]
+        for (n, new), row in zip(slots, rows):
+            results[n][new.destination] = row["id"] if "id" in row else next(fresh_ids)
+        for create, ids in zip(creates, results):
+            create._pinned = ids
+        return results
+
+    def _message_row(self, now: datetime) -> dict[str, Any]:
+        message = self.message
+        return {
             "id": message.id, "channel": message.channel, "source": message.source,
             "correlation_key": message.correlation_key, "parent_id": message.parent_id,
             "received_at": to_db_time(message.received_at),
             "content_type": message.content_type, "status": str(message.status),
             "finished_at": _finished_at(message.status, now),
             **verdict_columns(message.verdict),
-        })
-        if message.raw is not None:
-            insert_stages(connection, message.id, [StageRecord(StageName.RAW, message.raw)], now)
-        insert_business_keys(connection, message.id, message.business_keys)
-        ids: dict[str, int] = {}
-        for new in message.deliveries:
-            values: dict[str, Any] = {
-                "message_id": message.id, "destination": new.destination,
-                "delivery": str(new.delivery), "status": str(new.status), "attempts": 0,
-                "created_at": now, "updated_at": now,
-            }
-            if self._pinned is not None:
-                values["id"] = self._pinned[new.destination]
-            ids[new.destination] = connection.execute(INSERT_DELIVERY, values).scalar_one()
-        self._pinned = ids
-        return ids
+        }
+
+    def _delivery_row(self, new: NewDelivery, now: datetime) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "message_id": self.message.id, "destination": new.destination,
+            "delivery": str(new.delivery), "status": str(new.status), "attempts": 0,
+            "created_at": now, "updated_at": now,
+        }
+        if self._pinned is not None:
+            row["id"] = self._pinned[new.destination]
+        return row
+
+
+def _stage_row(message_id: str, record: StageRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "message_id": message_id, "delivery_id": record.delivery_id,
+        "attempt": record.attempt, "step": record.step, "name": str(record.name),
+        "content_type": record.payload.content_type,
+        "headers": dict(record.payload.headers), "body": record.payload.body,
+        "created_at": now,
+    }
 
 
 def insert_stages(
@@ -95,27 +137,29 @@ def insert_stages(
     now: datetime | None = None,
 ) -> None:
     now = now or utc_now()
-    rows = [
-        {
-            "message_id": message_id, "delivery_id": record.delivery_id,
-            "attempt": record.attempt, "step": record.step, "name": str(record.name),
-            "content_type": record.payload.content_type,
-            "headers": dict(record.payload.headers), "body": record.payload.body,
-            "created_at": now,
-        }
-        for record in records
-    ]
+    insert_stage_rows(connection, [_stage_row(message_id, record, now) for record in records])
+
+
+def insert_stage_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
         connection.execute(INSERT_STAGE, rows)
 
 
 def insert_business_keys(connection: sa.Connection, message_id: str, keys: dict[str, str]) -> None:
-    if not keys:
-        return
-    rows = [{"message_id": message_id, "name": name, "value": value}
-            for name, value in keys.items()]
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    connection.execute(insert(business_keys).on_conflict_do_nothing(), rows)
+    insert_business_key_rows(connection, [
+        {"message_id": message_id, "name": name, "value": value} for name, value in keys.items()
+    ])
+
+
+def insert_business_key_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        connection.execute(_insert_keys(connection.dialect.name), rows)
+
+
+@functools.cache
+def _insert_keys(dialect: str) -> sa.Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(business_keys).on_conflict_do_nothing()
 
 
 def set_message_status(

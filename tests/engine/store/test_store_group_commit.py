@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.errors import StoreError
-from engine.message import Status
+from engine.message import Delivery, Status
 from engine.store import MessageStore
 from engine.store.records import NewMessage
 
@@ -114,3 +114,26 @@ async def test_closed_store_refuses_writes(
     await store.close()
     with pytest.raises(StoreError):
         await store.create_message(new_message())
+
+
+async def test_creates_run_together_return_each_message_its_own_delivery_ids(
+    store: MessageStore, new_message: Callable[..., NewMessage]
+) -> None:
+    fan_outs = [
+        {"yibao": Delivery.SYNC},
+        {"yibao": Delivery.SYNC, "drug_trace": Delivery.ASYNC, "e_invoice": Delivery.ASYNC},
+        {},
+        {"drug_trace": Delivery.ASYNC, "e_invoice": Delivery.ASYNC},
+    ]
+    messages = [new_message(destinations=fan_outs[n % len(fan_outs)], keys={"n": str(n)})
+                for n in range(40)]
+    held = HeldWriter(store)
+    writes = asyncio.gather(*(store.create_message(m, wait=n % 2 == 0)
+                              for n, m in enumerate(messages)))
+    await held.release()
+    for message, ids in zip(messages, await writes):
+        view = await store.get_message(message.id, with_stages=True)
+        assert view is not None
+        assert ids == {d.destination: d.id for d in view.deliveries}
+        assert view.business_keys == message.business_keys
+        assert [s["body"] for s in view.stages] == [message.raw.body]

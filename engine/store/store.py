@@ -29,7 +29,7 @@ from engine.store.records import (
     NewMessage,
     StageRecord,
 )
-from engine.store.writer import GroupWriter
+from engine.store.writer import DEFAULT_MAX_GROUP, GroupWriter
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +41,7 @@ class MessageStore:
     concurrent messages share each commit (and fsync); every `await` on a write returns
     only after its transaction is durably committed."""
 
-    def __init__(self, url: str, *, max_group: int = 500) -> None:
+    def __init__(self, url: str, *, max_group: int = DEFAULT_MAX_GROUP) -> None:
         self.url = url
         self._reader = create_store_engine(url, "reader")
         self._writer = GroupWriter(create_store_engine(url, "writer"), max_group=max_group)

@@ -1,4 +1,4 @@
-"""The group-commit writer: one thread, one connection, many writes per transaction.
+"""The group-commit writer: one thread, one transaction per group of many writes.
 
 Async callers submit write operations (functions of a Connection). The writer thread takes
 everything queued (up to `max_group`), runs it in one transaction and commits once, so
@@ -7,7 +7,8 @@ on the caller's event loop.
 
 When any operation of a group fails, the group is rolled back and its operations are run
 again one by one, each in its own transaction, so only the faulty operation's caller gets a
-StoreError. Operations are executed in submission order, so one caller's writes commit in
+StoreError. When the commit itself fails, every caller of the group gets a StoreError and
+nothing is re-run: the commit may have reached the disk, and a re-run could duplicate it. Operations are executed in submission order, so one caller's writes commit in
 the order they were made.
 
 An operation object whose class has `run_together(connection, operations)` is executed
@@ -16,7 +17,8 @@ if that fails, the one-by-one re-run covers it like any other failure.
 
 An *early* operation resolves its future as soon as it has executed, before the commit
 (`create_message(wait=False)`). Its result must therefore survive a re-run: an operation
-that returns generated ids must insert the same ids when run again (see `PinnedIds`).
+that returns generated ids must insert the same ids when run again (see
+engine.store.writes.CreateMessage).
 """
 
 from __future__ import annotations

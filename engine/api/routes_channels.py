@@ -144,13 +144,12 @@ def _failed(outcome: Outcome) -> Response:
 
 def _short_circuited(engine: Engine, outcome: Outcome) -> Response:
     facts = _error_facts(outcome)
-    destination = facts.get("destination")
-    state = facts.get("state") or "open"
-    why = facts.pop("reason", None) or "breaker open"
-    facts.update(destination=destination, state=state, reason=why)
-    retry_after = _retry_after(engine, destination, state, facts.get("since"))
+    facts.setdefault("destination", None)
+    facts["state"] = facts.get("state") or "open"
+    reason = facts.pop("reason", None) or f"destination {facts['destination']} is {facts['state']}"
+    retry_after = _retry_after(engine, facts["destination"], facts["state"], facts.get("since"))
     headers = {MESSAGE_ID_HEADER: outcome.message_id, "Retry-After": str(retry_after)}
-    return json_response({"error": {"code": "destination_unavailable", **facts}}, 503, headers)
+    return error_response(503, "destination_unavailable", reason, headers=headers, **facts)
 
 
 def _retry_after(engine: Engine, destination: str | None, state: str, since: str | None) -> int:

@@ -19,6 +19,7 @@ from typing import Any, Iterable, TypeVar
 import structlog
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -391,22 +392,23 @@ def _path(prefix: str, loc: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
-def _message(error: Any) -> str:
+def _message(error: ErrorDetails) -> str:
     context = error.get("ctx") or {}
+    text = error["msg"]
     if (
         error["type"] in {"model_type", "model_attributes_type"}
         and context.get("class_name") == "SecretRef"
     ):
         return secrets.SECRET_HINT
     if error["type"] == "value_error":
-        return str(context.get("error", error["msg"]))
+        return str(context.get("error", text))
     template = _MESSAGES.get(error["type"])
     if template is None:
-        return error["msg"][:1].lower() + error["msg"][1:]
+        return text[:1].lower() + text[1:]
     try:
         return template.format(**{key: _plain(value) for key, value in context.items()})
     except KeyError:
-        return error["msg"]
+        return text
 
 
 def _plain(value: Any) -> Any:

@@ -11,7 +11,10 @@ to an HTTP answer HIS can act on without reading our logs:
                      422  a named field is invalid
             device   400
             third_party 502, network 502, engine 500
-            any party   504 when the destination did not answer in time
+            network or third_party: 504 when the destination did not answer in time
+
+Refused before anything is stored (so without a message id): an unknown channel (404) and a
+body over `api.max_body_bytes` (413), both with party `his` and an `api.*` rule id.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
 def too_large(limit: int, setting: str = "api.max_body_bytes") -> Response:
     return error_response(
         413, "body_too_large", f"request body exceeds the limit of {limit} bytes ({setting})", limit=limit,
+        party="his", rule_id="api.body_too_large",
     )
 
 
@@ -93,7 +97,7 @@ def unknown_channel(name: str, known: list[str]) -> Response:
     return error_response(
         404, "unknown_channel",
         f"no channel named {name!r}; configured channels: {', '.join(known) or 'none'}",
-        channel=name, known_channels=known,
+        channel=name, known_channels=known, party="his", rule_id="api.unknown_channel",
     )
 
 

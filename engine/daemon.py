@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import structlog
 import uvicorn
 
 from engine.api.app import create_app
+from engine.attribution.rules import FaultRule
 from engine.catalogue import Catalogue
 from engine.config.loader import resolve_tokens
 from engine.config.model import EngineConfig
@@ -50,10 +51,12 @@ class Daemon:
 
 
 async def start_daemon(
-    config: EngineConfig, *, pm: pluggy.PluginManager, catalogue: Catalogue, base_dir: Path
+    config: EngineConfig, *, pm: pluggy.PluginManager, catalogue: Catalogue, base_dir: Path,
+    rules: list[FaultRule] | None = None,
 ) -> tuple[Daemon, asyncio.Task[None]]:
-    """Start engine and API; returns once the API socket listens."""
-    engine = await Engine.start(config, pm=pm, catalogue=catalogue, base_dir=base_dir)
+    """Start engine and API; returns once the API socket listens. `rules` are the site's own
+    fault rules (conf/fault_rules.yaml), tried before the plugins' and the engine's."""
+    engine = await Engine.start(config, pm=pm, catalogue=catalogue, base_dir=base_dir, rules=rules)
     app = create_app(engine, tokens=resolve_tokens(config.api, base_dir))
     server = _Server(
         uvicorn.Config(
@@ -79,18 +82,14 @@ async def stop_daemon(daemon: Daemon, serving: asyncio.Task[None]) -> None:
 
 async def run_until_signalled(
     config: EngineConfig, *, pm: pluggy.PluginManager, catalogue: Catalogue, base_dir: Path,
-    on_ready: Callable[[Daemon], Awaitable[None] | None] | None = None,
+    rules: list[FaultRule] | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    daemon, serving = await start_daemon(config, pm=pm, catalogue=catalogue, base_dir=base_dir)
+    daemon, serving = await start_daemon(config, pm=pm, catalogue=catalogue, base_dir=base_dir, rules=rules)
     log.info("hisbridge running", api=daemon.url, channels=sorted(daemon.engine.channels))
-    if on_ready is not None:
-        result = on_ready(daemon)
-        if result is not None:
-            await result
     waiter = asyncio.create_task(stop.wait())
     await asyncio.wait({waiter, serving}, return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()

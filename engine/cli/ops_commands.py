@@ -6,10 +6,12 @@ import asyncio
 import getpass
 import json
 from datetime import UTC, datetime, timedelta
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from engine.attribution.loader import load_conf_rules
 from engine.config.loader import delivery_of
 from engine.daemon import run_until_signalled, start_daemon, stop_daemon
 from engine.demo.scenario import run_demo, use_demo_tokens
@@ -23,13 +25,25 @@ if TYPE_CHECKING:
 DEMO_UPSTREAM_PORT = 8701
 
 
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """The daemon runs on uvloop (installed with uvicorn[standard]) where available."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 @click.command("run")
 @click.pass_obj
 def run(obj: CliContext) -> None:
     """Start the daemon: listeners, the outbox worker and the HTTP API, until SIGTERM."""
     config = obj.config
     configure_logging(config.logging, json_lines=True)
-    asyncio.run(run_until_signalled(config, pm=obj.pm, catalogue=obj.catalogue, base_dir=obj.base_dir))
+    run_event_loop(run_until_signalled(
+        config, pm=obj.pm, catalogue=obj.catalogue, base_dir=obj.base_dir, rules=load_conf_rules(obj.conf_dir)
+    ))
 
 
 @click.command("demo")
@@ -49,7 +63,10 @@ async def _demo(obj: CliContext) -> bool:
     upstream = Upstream(port=DEMO_UPSTREAM_PORT)
     await upstream.start()
     try:
-        daemon, serving = await start_daemon(obj.config, pm=obj.pm, catalogue=obj.catalogue, base_dir=obj.base_dir)
+        daemon, serving = await start_daemon(
+            obj.config, pm=obj.pm, catalogue=obj.catalogue, base_dir=obj.base_dir,
+            rules=load_conf_rules(obj.conf_dir),
+        )
         try:
             return await run_demo(daemon, upstream, click.echo)
         finally:

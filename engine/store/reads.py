@@ -14,6 +14,7 @@ from engine.store.database import from_db_time, to_db_time, utc_now
 from engine.store.records import DeliveryView, MessageView
 from engine.store.schema import (
     attempts,
+    breaker_events,
     business_keys,
     deliveries,
     messages,
@@ -163,6 +164,23 @@ def suspension_rows(connection: sa.Connection) -> dict[str, dict[str, Any]]:
         row.breaker: {"reason": row.reason, "suspended_by": row.suspended_by,
                       "since": from_db_time(row.since)}
         for row in connection.execute(sa.select(suspensions).order_by(suspensions.c.breaker))
+    }
+
+
+def last_breaker_events(connection: sa.Connection) -> dict[str, dict[str, Any]]:
+    """The newest recorded transition of every breaker."""
+    newest = (
+        sa.select(breaker_events.c.breaker, sa.func.max(breaker_events.c.id).label("id"))
+        .group_by(breaker_events.c.breaker)
+        .subquery()
+    )
+    rows = connection.execute(
+        sa.select(breaker_events).join(newest, breaker_events.c.id == newest.c.id)
+    )
+    return {
+        row.breaker: {"old_state": row.old_state, "new_state": row.new_state,
+                      "reason": row.reason, "at": from_db_time(row.at)}
+        for row in rows
     }
 
 

@@ -174,6 +174,10 @@ class MessageStore:
         """{breaker: {reason, suspended_by, since}}"""
         return await self._read(reads.suspension_rows)
 
+    async def last_breaker_events(self) -> dict[str, dict[str, Any]]:
+        """{breaker: {old_state, new_state, reason, at}} of each breaker's newest transition."""
+        return await self._read(reads.last_breaker_events)
+
     # --- reads --------------------------------------------------------------------------
 
     async def get_message(self, message_id: str, *, with_stages: bool = False) -> MessageView | None:

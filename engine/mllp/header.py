@@ -203,10 +203,16 @@ def decode_message(raw: bytes, default_charset: str = "utf-8") -> DecodedMessage
         if _header_line(raw).isascii():
             return DecodedMessage(text, codec, declared, tuple(warnings))
         recheck = _declared_in_text(text)
-        if recheck and recheck != declared and codec_for_charset(recheck) not in (None, codec):
+        recheck_codec = codec_for_charset(recheck)
+        if recheck_codec is not None and recheck != declared and recheck_codec != codec:
             # A GBK trail byte equal to a separator (0x7C, 0x5E, 0x5C, 0x7E) in MSH-3..17
-            # shifts the byte-level field count; the decoded text is authoritative.
-            return decode_message(raw, recheck)
+            # shifts the byte-level field count; MSH-18 read from decoded text is better.
+            try:
+                return DecodedMessage(
+                    raw.decode(recheck_codec), recheck_codec, recheck, tuple(warnings)
+                )
+            except UnicodeDecodeError:
+                warnings.append(f"bytes are not valid {recheck_codec} (MSH-18 {recheck!r})")
         return DecodedMessage(text, codec, recheck or declared, tuple(warnings))
     warnings.append("decoded as latin-1 so no byte is lost")
     return DecodedMessage(raw.decode("latin-1"), "latin-1", declared, tuple(warnings))
@@ -241,6 +247,8 @@ class MshHeader:
         if len(line) < 5:
             raise Hl7HeaderError("MSH segment too short to hold its separators")
         field_separator = line[3]
+        if field_separator.isalnum():
+            raise Hl7HeaderError(f"MSH-1 field separator {field_separator!r} is not usable")
         parts = line.split(field_separator)
         separators = Separators.from_msh(field_separator, parts[1])
         return cls(separators, ("MSH", field_separator, *parts[1:]))

@@ -176,6 +176,8 @@ class Hl7Message:
         if not text.startswith("MSH") or len(text) < 8:
             raise Hl7HeaderError("message does not start with an MSH segment")
         field_separator = text[3]
+        if field_separator.isalnum() or field_separator in "\r\n":
+            raise Hl7HeaderError(f"MSH-1 field separator {field_separator!r} is not usable")
         lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
         header_parts = lines[0].split(field_separator)
         separators = Separators.from_msh(field_separator, header_parts[1])

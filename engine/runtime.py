@@ -171,6 +171,9 @@ class Engine:
         log.warning("breaker state changed", breaker=breaker, old=old, new=new, reason=reason)
         await self.store.record_breaker_event(breaker, old, new, reason)
         if new == "closed" and self.outbox is not None:
+            behind = [d.name for c in self.channels.values() for d in c.destinations
+                      if breaker_key(d.config) == breaker]
+            await self.store.expedite(behind)
             self.outbox.wake()
 
     # --- background ---------------------------------------------------------------------

@@ -148,6 +148,12 @@ class MessageStore:
         await self._write(functools.partial(writes.release, delivery_id=delivery_id,
                                             next_attempt_at=next_attempt_at))
 
+    async def expedite(self, destinations: Iterable[str]) -> int:
+        """Make queued deliveries to `destinations` due now, whatever their backoff said:
+        called when their breaker closes, so the backlog drains at once."""
+        return await self._write(functools.partial(
+            writes.expedite, destinations=list(destinations), now=utc_now()))
+
     async def requeue_expired_claims(self, *, now: datetime | None = None) -> int:
         """Clear every lease that has run out; returns how many were cleared."""
         return await self._write(functools.partial(writes.requeue_expired_claims,

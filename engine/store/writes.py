@@ -307,6 +307,18 @@ def release(connection: sa.Connection, delivery_id: int, next_attempt_at: dateti
     })
 
 
+def expedite(connection: sa.Connection, destinations: list[str], now: datetime) -> int:
+    """Make every queued delivery to these destinations due now (their breaker closed)."""
+    result = connection.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.status == str(Status.QUEUED))
+        .where(deliveries.c.destination.in_(destinations))
+        .where(deliveries.c.next_attempt_at > to_db_time(now))
+        .values(next_attempt_at=to_db_time(now), updated_at=to_db_time(now))
+    )
+    return int(result.rowcount or 0)
+
+
 def requeue_expired_claims(connection: sa.Connection, now: datetime) -> int:
     result = connection.execute(
         deliveries.update()

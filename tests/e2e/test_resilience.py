@@ -9,7 +9,7 @@ import httpx
 
 from engine.daemon import Daemon
 from engine.demo.upstream import Upstream
-from tests.e2e.harness import his, operator, running_daemon
+from tests.e2e.harness import his, operator, running_daemon, write_conf
 
 
 async def post(client: httpx.AsyncClient, daemon: Daemon, channel: str, body: object) -> httpx.Response:
@@ -134,3 +134,21 @@ async def test_bad_input_is_answered_clearly_and_stored_against_his(
     oversized = await post(client, daemon, "settle", {"blob": "x" * 5000})
     assert oversized.status_code == 413
     assert upstream.count == 0
+
+
+async def test_backlog_drains_as_soon_as_the_breaker_closes(
+    tmp_path, upstream: Upstream, client: httpx.AsyncClient
+) -> None:
+    conf = write_conf(tmp_path, upstream.url)
+    channel = conf / "channels" / "upload.yaml"
+    channel.write_text(channel.read_text().replace("initial_backoff: 0.1", "initial_backoff: 60")
+                       .replace("max_backoff: 0.5", "max_backoff: 600"))
+    async with running_daemon(conf) as daemon:
+        upstream.set_mode("fail")  # 503s: transient, each failed delivery backs off a minute
+        for n in range(6):
+            await post(client, daemon, "upload", {"upload_no": f"B{n}"})
+        await wait_until(lambda: upstream.count >= 3)
+        await wait_until(lambda: daemon.engine.breakers.get("platform").state == "open")
+
+        upstream.set_mode("normal")
+        await wait_until(lambda: len(upstream.accepted_bodies()) == 6, 10)

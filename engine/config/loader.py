@@ -12,6 +12,8 @@ and `$file` secrets are resolved against it (see `base_dir()`).
 
 from __future__ import annotations
 
+import difflib
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, TypeVar
@@ -105,7 +107,9 @@ def _load_daemon(path: Path, problems: list[str]) -> EngineConfig | None:
     try:
         return EngineConfig.model_validate(data)
     except ValidationError as exc:
-        problems.extend(f"{path}: {line}" for line in describe_validation_error(exc))
+        problems.extend(
+            f"{path}: {line}" for line in describe_validation_error(exc, "", EngineConfig)
+        )
         return None
 
 
@@ -123,7 +127,9 @@ def _load_channels(channels_dir: Path, problems: list[str]) -> list[_LoadedChann
         try:
             channel = ChannelConfig.model_validate(data)
         except ValidationError as exc:
-            problems.extend(f"{path}: {line}" for line in describe_validation_error(exc, prefix))
+            problems.extend(
+                f"{path}: {line}" for line in describe_validation_error(exc, prefix, ChannelConfig)
+            )
             continue
         if channel.name in loaded:
             problems.append(
@@ -239,7 +245,7 @@ def _schema_problems(
     try:
         schema.model_validate(data, context={"base_dir": base})
     except ValidationError as exc:
-        return describe_validation_error(exc, path)
+        return describe_validation_error(exc, path, schema)
     return []
 
 
@@ -295,7 +301,7 @@ def _validated(
     try:
         return schema.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, path)) from None
+        raise ConfigError(describe_validation_error(exc, path, schema)) from None
 
 
 def resolve_tokens(api: ApiSettings, base_dir: Path) -> list[tuple[str, str, str]]:
@@ -352,7 +358,6 @@ _MESSAGES = {
     "less_than": "must be < {lt}",
     "less_than_equal": "must be <= {le}",
     "missing": "is required",
-    "extra_forbidden": "unknown setting (check the spelling; see docs/reference)",
     "string_pattern_mismatch": "must match the pattern {pattern}",
     "string_too_short": "must be at least {min_length} characters",
     "string_too_long": "must be at most {max_length} characters",
@@ -377,12 +382,59 @@ _MESSAGES = {
 }
 
 
-def describe_validation_error(exc: ValidationError, prefix: str = "") -> list[str]:
-    """One `dotted.path[0].field: message` line per pydantic error, prefixed with `prefix`."""
-    return [
-        f"{_path(prefix, error['loc'])}: {_message(error)}"
-        for error in exc.errors(include_url=False)
-    ]
+def describe_validation_error(
+    exc: ValidationError, prefix: str = "", schema: type[BaseModel] | None = None
+) -> list[str]:
+    """One `dotted.path[0].field: message` line per pydantic error, prefixed with `prefix`.
+    With the validated `schema`, an unknown setting's message suggests the known ones."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        if error["type"] == "extra_forbidden":
+            message = _unknown_setting(error["loc"], schema)
+        else:
+            message = _message(error)
+        lines.append(f"{_path(prefix, error['loc'])}: {message}")
+    return lines
+
+
+def _unknown_setting(loc: tuple[int | str, ...], schema: type[BaseModel] | None) -> str:
+    known = _settings_at(schema, loc[:-1]) if schema else []
+    if not known:
+        return "unknown setting"
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return f"unknown setting; did you mean `{close[0]}`?"
+    return f"unknown setting (known: {', '.join(known)})"
+
+
+def _settings_at(schema: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The setting names of the model found by following `loc` from `schema`; [] when the
+    path runs through a union of several models, where the names depend on the variant."""
+    annotation: Any = schema
+    for part in loc:
+        models = _models_in(annotation)
+        if isinstance(part, int) or not models:  # a list index or a mapping key
+            args = typing.get_args(annotation)
+            annotation = args[-1] if args else None
+            continue
+        if len(models) > 1:
+            return []
+        fields = {info.alias or name: info for name, info in models[0].model_fields.items()}
+        if part not in fields:
+            return []
+        annotation = fields[part].annotation
+    models = _models_in(annotation)
+    if len(models) != 1:
+        return []
+    return [info.alias or name for name, info in models[0].model_fields.items()]
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) in (list, dict):
+        return []
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
 
 
 def _path(prefix: str, loc: tuple[int | str, ...]) -> str:

@@ -334,3 +334,36 @@ def test_resolve_tokens_reports_every_unresolvable_or_shared_token(
         "api.tokens[0].token: $env TEST_MISSING_TOKEN: environment variable is not set",
         "api.tokens[2].token: same value as token 'b'; give each caller its own token",
     ]
+
+
+def test_unknown_settings_suggest_the_close_or_known_names(
+    write_conf: WriteConf, catalogue: Catalogue
+) -> None:
+    conf = write_conf(
+        daemon="api: {prot: 8700}\n",
+        typo="""\
+        destinations:
+          - name: typo_out
+            adapter: http_json
+            breaker: {fail_mx: 3}
+        """,
+        extra="""        destinations: [{name: extra_out, adapter: http_json, config: {url: 'http://h/', zzz: 1}}]
+        """,
+    )
+
+    problems = problems_of(conf, catalogue)
+
+    daemon, typo, extra = (
+        conf / "hisbridge.yaml",
+        conf / "channels/typo.yaml",
+        conf / "channels/extra.yaml",
+    )
+    assert f"{daemon}: api.prot: unknown setting; did you mean `port`?" in problems
+    assert (
+        f"{typo}: channels.typo.destinations[0].breaker.fail_mx: unknown setting; "
+        "did you mean `fail_max`?"
+    ) in problems
+    assert (
+        f"{extra}: channels.extra.destinations[0].config.zzz: unknown setting "
+        "(known: url, method, timeout, connect_timeout, headers, bearer_token, verify, idempotent)"
+    ) in problems

@@ -1,8 +1,9 @@
-"""The yibao plugin's hooks: its adapter and its 故障责任清单 (rules.yaml)."""
+"""The yibao plugin's hooks: its adapter, its 故障责任清单 (rules.yaml) and its API route."""
 
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -11,6 +12,11 @@ from engine.adapters.base import Adapter
 from engine.attribution.loader import parse_rules
 from engine.attribution.rules import FaultRule
 from plugins.yibao.adapter import YibaoAdapter
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from engine.runtime import Engine
 
 
 def fault_rules() -> list[FaultRule]:
@@ -27,3 +33,10 @@ def hisbridge_register_adapters() -> list[type[Adapter]]:
 @hookimpl
 def hisbridge_register_fault_rules() -> list[FaultRule]:
     return fault_rules()
+
+
+@hookimpl
+def hisbridge_register_routes(engine: Engine) -> list[BaseRoute]:
+    from plugins.yibao.routes import yibao_routes  # lazily: engine.api imports the runtime, which loads plugins
+
+    return yibao_routes(engine)

@@ -16,7 +16,9 @@ together with the consecutive operations of its class in the group (multi-row st
 if that fails, the one-by-one re-run covers it like any other failure.
 
 An *early* operation resolves its future as soon as it has executed, before the commit
-(`create_message(wait=False)`). Its result must therefore survive a re-run: an operation
+(`create_message(wait=False)`). While every operation in the open transaction is early, the
+writer keeps it open for up to `commit_delay` so that the next writes share its commit: a
+lone sync caller then no longer waits for the fsync of the call before it. Its result must therefore survive a re-run: an operation
 that returns generated ids must insert the same ids when run again (see
 engine.store.writes.CreateMessage).
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +42,8 @@ log = structlog.get_logger(__name__)
 
 WriteFunction = Callable[[sa.Connection], Any]
 DEFAULT_MAX_GROUP = 500
+DEFAULT_COMMIT_DELAY = 0.01
+"""Seconds a transaction holding only early writes stays open for more to join its commit."""
 
 
 @dataclass
@@ -54,9 +59,14 @@ _STOP = object()
 
 
 class GroupWriter:
-    def __init__(self, engine: sa.Engine, *, max_group: int = DEFAULT_MAX_GROUP) -> None:
+    def __init__(
+        self, engine: sa.Engine, *, max_group: int = DEFAULT_MAX_GROUP,
+        commit_delay: float = DEFAULT_COMMIT_DELAY,
+    ) -> None:
         self.engine = engine
         self._max_group = max_group
+        self._commit_delay = commit_delay
+        self._stopping = False
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="store-writer", daemon=True)
         self._closed = False
@@ -82,23 +92,42 @@ class GroupWriter:
     # --- writer thread ------------------------------------------------------------------
 
     def _work(self) -> None:
-        stopping = False
-        while not stopping:
-            group: list[_Operation] = []
-            item = self._queue.get()
-            while True:
-                if item is _STOP:
-                    stopping = True
-                    break
-                group.append(item)
-                if len(group) >= self._max_group:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+        while not self._stopping:
+            group = self._drain(self._queue.get())
             if group:
                 self._run_group(group)
+
+    def _drain(self, item: Any) -> list[_Operation]:
+        """`item` and everything queued behind it, up to the group size; notes a stop."""
+        group: list[_Operation] = []
+        while True:
+            if item is _STOP:
+                self._stopping = True
+                break
+            group.append(item)
+            if len(group) >= self._max_group:
+                break
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+        return group
+
+    def _more_early_writes(self, group: list[_Operation], deadline: float) -> list[_Operation]:
+        """While nobody waits for the open transaction's commit (every write in it is early),
+        wait up to the deadline for more writes to share that commit and its fsync."""
+        if self._stopping or len(group) >= self._max_group:
+            return []
+        if not all(operation.early for operation in group):
+            return []
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return []
+        try:
+            item = self._queue.get(timeout=remaining)
+        except queue.Empty:
+            return []
+        return self._drain(item)
 
     def _run_group(self, group: list[_Operation]) -> None:
         # A connection per group: the pool's pre-ping then replaces one the database dropped
@@ -114,12 +143,17 @@ class GroupWriter:
     def _run_group_on(self, connection: sa.Connection, group: list[_Operation]) -> None:
         results: list[Any] = []
         transaction = connection.begin()
+        deadline = time.monotonic() + self._commit_delay
+        batch = list(group)
         try:
-            for run in _runs_together(group):
-                run_results = _execute(connection, run)
-                results.extend(run_results)
-                _settle([(operation, result, None)
-                         for operation, result in zip(run, run_results) if operation.early])
+            while batch:
+                for run in _runs_together(batch):
+                    run_results = _execute(connection, run)
+                    results.extend(run_results)
+                    _settle([(operation, result, None)
+                             for operation, result in zip(run, run_results) if operation.early])
+                batch = self._more_early_writes(group, deadline)
+                group.extend(batch)
         except Exception as exc:  # noqa: BLE001 - any failure: isolate the faulty write
             transaction.rollback()
             if len(group) == 1:

@@ -53,6 +53,7 @@ def test_spm_barcode_and_cwe_flags_v25():
     assert batch.specimen_barcodes == ["SP240303042"]
     plt, note = batch.results
     assert plt.abnormal_flags == ("N",)
+    assert (plt.result_status, plt.observed_at) == ("F", "20240303085500")
     assert plt.test_name == "\u8840\u5c0f\u677f"
     assert note.numeric is None and note.value == "\u6807\u672c\u8f7b\u5ea6\u6eb6\u8840"
     assert plt.extra == {"value_type": "NM"}

@@ -52,9 +52,11 @@ def frames_for_record(
 
 
 def frames_for_message(text: bytes, max_text: int = CLASSIC_FRAME_TEXT) -> list[bytes]:
-    """A message (records each ended by CR) as frames numbered from 1, one record per frame
-    group, as ARCHITECT and cobas do."""
-    records = [line + b"\r" for line in text.replace(b"\r\n", b"\r").split(b"\r") if line]
+    """A message (records each ended by CR; LF and CRLF are normalised, LF being restricted
+    in frame text) as frames numbered from 1, one record per frame group, as ARCHITECT and
+    cobas do."""
+    lines = text.replace(b"\r\n", b"\r").replace(b"\n", b"\r").split(b"\r")
+    records = [line + b"\r" for line in lines if line]
     frames: list[bytes] = []
     for record in records:
         frames.extend(frames_for_record(record, len(frames) + 1, max_text))

@@ -56,6 +56,7 @@ def test_frame_numbers_wrap_modulo_8_and_long_records_use_etb():
     assert len(frames[0]) == 247
     assert b"".join(parse_frame(frame).text for frame in frames) == record
     assert len(frames_for_message(RECORDS)) == 5
+    assert frames_for_message(RECORDS.replace(b"\r", b"\n")) == frames_for_message(RECORDS)
 
 
 def test_parse_frame_reports_problems():

@@ -27,7 +27,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from engine.api.auth import ANY_ROLE, OPERATOR_ONLY, BearerAuth, CallerEndpoint, TokenTable, guarded
-from engine.api.responses import http_exception, unexpected_exception
+from engine.api.responses import http_exception, shielded, unexpected_exception
 from engine.api.routes_channels import ChannelEndpoint
 from engine.api.routes_messages import MessageEndpoints
 from engine.api.routes_operations import BreakerEndpoints, ProbeEndpoints
@@ -61,8 +61,8 @@ def create_app(engine: Engine, *, tokens: list[tuple[str, str, str]]) -> Starlet
         route("/breakers/{name}/suspend", breakers.suspend, ["POST"], OPERATOR_ONLY),
         route("/breakers/{name}/resume", breakers.resume, ["POST"], OPERATOR_ONLY),
         Route("/healthz", probes.healthz, methods=["GET"]),
-        Route("/readyz", probes.readyz, methods=["GET"]),
-        Route("/metrics", probes.metrics, methods=["GET"]),
+        Route("/readyz", shielded(probes.readyz), methods=["GET"]),
+        Route("/metrics", shielded(probes.metrics), methods=["GET"]),
     ]
     plugin_routes = _plugin_routes(engine)
     if plugin_routes:

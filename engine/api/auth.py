@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from engine.api.responses import error_response
+from engine.api.responses import error_response, shielded
 
 Role = Literal["his", "operator"]
 ROLES: frozenset[str] = frozenset({"his", "operator"})
@@ -103,7 +103,7 @@ def guarded(tokens: TokenTable, roles: frozenset[str], endpoint: CallerEndpoint)
 
     run.__name__ = endpoint.__name__
     run.__doc__ = endpoint.__doc__
-    return run
+    return shielded(run)
 
 
 class BearerAuth:

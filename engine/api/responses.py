@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -70,6 +70,22 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     else:
         reason = str(exc.detail)
     return error_response(exc.status_code, code, reason, headers=exc.headers)
+
+
+def shielded(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Answer an endpoint's unexpected exception here with the JSON 500. Left to Starlette's
+    outermost handler, the exception would be re-raised to uvicorn, which then drops the
+    keep-alive connection under the client."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON 500, logged with its traceback
+            return await unexpected_exception(request, exc)
+
+    run.__name__ = getattr(endpoint, "__name__", "endpoint")
+    run.__doc__ = endpoint.__doc__
+    return run
 
 
 async def unexpected_exception(request: Request, exc: Exception) -> Response:

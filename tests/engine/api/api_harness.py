@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from engine import hookimpl
 from engine.adapters.base import Adapter, Wire
@@ -160,3 +161,22 @@ class Api:
 
     async def op_post(self, path: str, *, token: str = OPERATOR_TOKEN, **kw: Any) -> httpx.Response:
         return await self.client.post(path, headers=self.auth(token), **kw)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free port of 127.0.0.1; yields its URL."""
+    server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
+                                        access_log=False, lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                await task
+                raise RuntimeError("API server did not start")
+            await asyncio.sleep(0.005)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

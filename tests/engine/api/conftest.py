@@ -3,16 +3,12 @@ see api_harness for the channels."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from api_harness import TOKENS, Api, QuietServer, ThrowawayPlugin, engine_config
-from starlette.types import ASGIApp
+from api_harness import TOKENS, Api, ThrowawayPlugin, engine_config, serving
 
 from engine.adapters.memory import reset_memory_peers
 from engine.api.app import create_app
@@ -42,22 +38,3 @@ async def api(tmp_path: Path, upstream: Upstream) -> AsyncIterator[Api]:
     finally:
         await engine.stop()
         reset_memory_peers()
-
-
-@contextlib.asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free port of 127.0.0.1; yields its URL."""
-    server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                        access_log=False, lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                await task
-                raise RuntimeError("API server did not start")
-            await asyncio.sleep(0.005)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task

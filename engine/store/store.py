@@ -112,10 +112,10 @@ class MessageStore:
         """Append one attempt with its stages, move the delivery to its new state, and
         (when given) set the message's overall status/verdict, in one transaction.
         With `wait=False` it returns once executed; the commit follows with its group."""
-        await self._write(functools.partial(
-            writes.record_attempt, message_id=message_id, attempt=attempt,
-            stage_records=list(stages), update=update, message_status=message_status,
-            message_verdict=message_verdict, keys=dict(business_keys or {}),
+        await self._write(writes.RecordAttempt(
+            message_id=message_id, attempt=attempt, stage_records=list(stages), update=update,
+            message_status=message_status, message_verdict=message_verdict,
+            keys=dict(business_keys or {}),
         ), early=not wait)
 
     async def add_stages(self, message_id: str, stages: Iterable[StageRecord]) -> None:

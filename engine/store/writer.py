@@ -202,7 +202,8 @@ def _runs_together(group: list[_Operation]) -> list[list[_Operation]]:
 def _execute(connection: sa.Connection, run: list[_Operation]) -> list[Any]:
     if len(run) == 1:
         return [run[0].run(connection)]
-    together: Callable[[sa.Connection, list[Any]], list[Any]] = run[0].run.run_together
+    batchable: Any = run[0].run  # _runs_together checked that it has run_together
+    together: Callable[[sa.Connection, list[Any]], list[Any]] = batchable.run_together
     return together(connection, [operation.run for operation in run])
 
 

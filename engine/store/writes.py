@@ -165,40 +165,90 @@ def _insert_keys(dialect: str) -> sa.Insert:
 def set_message_status(
     connection: sa.Connection, message_id: str, status: Status, verdict: Verdict | None
 ) -> None:
-    result = connection.execute(UPDATE_MESSAGE, {
-        "message_id_": message_id, "status": str(status),
-        "finished_at": _finished_at(status, utc_now()), **verdict_columns(verdict),
-    })
-    if result.rowcount == 0:
-        raise LookupError(f"no message {message_id}")
+    _update_all(connection, UPDATE_MESSAGE,
+                [_status_row(message_id, status, verdict, utc_now())], f"message {message_id}")
 
 
-def record_attempt(
-    connection: sa.Connection, *, message_id: str, attempt: AttemptRecord,
-    stage_records: list[StageRecord], update: DeliveryUpdate, message_status: Status | None,
-    message_verdict: Verdict | None, keys: dict[str, str] | None,
+class RecordAttempt:
+    """Append one attempt with its stages, move its delivery on, and (when given) set the
+    message's status, verdict and new business keys.
+
+    Consecutive attempts in a group run together: one multi-row statement per table. Each
+    table's rows keep submission order, so the end state equals running them one by one."""
+
+    def __init__(
+        self, *, message_id: str, attempt: AttemptRecord, stage_records: list[StageRecord],
+        update: DeliveryUpdate, message_status: Status | None, message_verdict: Verdict | None,
+        keys: dict[str, str],
+    ) -> None:
+        self.message_id = message_id
+        self.attempt = attempt
+        self.stage_records = stage_records
+        self.update = update
+        self.message_status = message_status
+        self.message_verdict = message_verdict
+        self.keys = keys
+
+    def __call__(self, connection: sa.Connection) -> None:
+        self.run_together(connection, [self])
+
+    @staticmethod
+    def run_together(connection: sa.Connection, records: list[RecordAttempt]) -> list[None]:
+        now = utc_now()
+        connection.execute(INSERT_ATTEMPT, [record._attempt_row() for record in records])
+        insert_stage_rows(connection, [
+            _stage_row(record.message_id, stage, now)
+            for record in records for stage in record.stage_records
+        ])
+        _update_all(connection, UPDATE_DELIVERY,
+                    [record._delivery_row(now) for record in records], "delivery")
+        _update_all(connection, UPDATE_MESSAGE, [
+            _status_row(record.message_id, record.message_status, record.message_verdict, now)
+            for record in records if record.message_status is not None
+        ], "message")
+        insert_business_key_rows(connection, [
+            {"message_id": record.message_id, "name": name, "value": value}
+            for record in records for name, value in record.keys.items()
+        ])
+        return [None] * len(records)
+
+    def _attempt_row(self) -> dict[str, Any]:
+        attempt = self.attempt
+        verdict = verdict_columns(attempt.verdict)
+        return {
+            "delivery_id": attempt.delivery_id, "number": attempt.number,
+            "started_at": to_db_time(attempt.started_at), "duration_ms": attempt.duration_ms,
+            "outcome": attempt.outcome, "http_status": attempt.http_status,
+            "ack_code": attempt.ack_code, "error": attempt.error,
+            "replay_of": attempt.replay_of, "party": verdict["party"],
+            "rule_id": verdict["rule_id"],
+        }
+
+    def _delivery_row(self, now: datetime) -> dict[str, Any]:
+        update = self.update
+        return {
+            "delivery_id_": update.delivery_id, "status": str(update.status),
+            "attempts": update.attempts,
+            "next_attempt_at": _optional_time(update.next_attempt_at),
+            "claimed_by": None, "claimed_until": None, "updated_at": now,
+            **verdict_columns(update.verdict),
+        }
+
+
+def _status_row(
+    message_id: str, status: Status, verdict: Verdict | None, now: datetime
+) -> dict[str, Any]:
+    return {"message_id_": message_id, "status": str(status),
+            "finished_at": _finished_at(status, now), **verdict_columns(verdict)}
+
+
+def _update_all(
+    connection: sa.Connection, statement: sa.Update, rows: list[dict[str, Any]], what: str
 ) -> None:
-    now = utc_now()
-    attempt_verdict = verdict_columns(attempt.verdict)
-    connection.execute(INSERT_ATTEMPT, {
-        "delivery_id": attempt.delivery_id, "number": attempt.number,
-        "started_at": to_db_time(attempt.started_at), "duration_ms": attempt.duration_ms,
-        "outcome": attempt.outcome, "http_status": attempt.http_status,
-        "ack_code": attempt.ack_code, "error": attempt.error, "replay_of": attempt.replay_of,
-        "party": attempt_verdict["party"], "rule_id": attempt_verdict["rule_id"],
-    })
-    insert_stages(connection, message_id, stage_records, now)
-    result = connection.execute(UPDATE_DELIVERY, {
-        "delivery_id_": update.delivery_id, "status": str(update.status),
-        "attempts": update.attempts, "next_attempt_at": _optional_time(update.next_attempt_at),
-        "claimed_by": None, "claimed_until": None, "updated_at": now,
-        **verdict_columns(update.verdict),
-    })
-    if result.rowcount == 0:
-        raise LookupError(f"no delivery {update.delivery_id}")
-    if message_status is not None:
-        set_message_status(connection, message_id, message_status, message_verdict)
-    insert_business_keys(connection, message_id, keys or {})
+    """Run an UPDATE for every row; a row that matched nothing fails the whole operation
+    (the writer's one-by-one re-run then pins the failure on its caller)."""
+    if rows and connection.execute(statement, rows).rowcount != len(rows):
+        raise LookupError(f"no such {what}")
 
 
 def _optional_time(moment: datetime | None) -> datetime | None:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from engine.errors import StoreError
-from engine.message import Delivery, Status
+from engine.message import Delivery, Payload, StageName, Status
 from engine.store import MessageStore
-from engine.store.records import NewMessage
+from engine.store.records import AttemptRecord, DeliveryUpdate, NewMessage, StageRecord
 
 
 def count_commits(store: MessageStore) -> list[int]:
@@ -137,3 +138,37 @@ async def test_creates_run_together_return_each_message_its_own_delivery_ids(
         assert ids == {d.destination: d.id for d in view.deliveries}
         assert view.business_keys == message.business_keys
         assert [s["body"] for s in view.stages] == [message.raw.body]
+
+
+async def test_attempts_run_together_and_a_bad_one_fails_alone(
+    store: MessageStore, new_message: Callable[..., NewMessage]
+) -> None:
+    messages = [new_message() for _ in range(10)]
+    delivery_ids = [(await store.create_message(m))["yibao"] for m in messages]
+    now = datetime.now(UTC)
+
+    def attempt(message: NewMessage, delivery_id: int, status: Status) -> Any:
+        return store.record_attempt(
+            AttemptRecord(delivery_id, 1, now, 1.0, "ok"),
+            [StageRecord(StageName.SENT, Payload(message.id.encode()), delivery_id, 1)],
+            DeliveryUpdate(delivery_id, status, 1), message_status=status,
+            business_keys={"seq": message.id}, message_id=message.id,
+        )
+
+    held = HeldWriter(store)
+    writes = asyncio.gather(
+        *(attempt(m, d, Status.REPLIED) for m, d in zip(messages[:5], delivery_ids[:5])),
+        attempt(messages[5], 999_999, Status.REPLIED),  # no such delivery
+        *(attempt(m, d, Status.SENT) for m, d in zip(messages[5:], delivery_ids[5:])),
+        return_exceptions=True,
+    )
+    await held.release()
+    outcomes = await writes
+    assert [isinstance(o, StoreError) for o in outcomes] == [False] * 5 + [True] + [False] * 5
+    for n, message in enumerate(messages):
+        view = await store.get_message(message.id, with_stages=True)
+        assert view is not None
+        assert view.status == ("replied" if n < 5 else "sent")
+        assert view.business_keys == {"seq": message.id}
+        assert [s["body"] for s in view.stages if s["name"] == "sent"] == [message.id.encode()]
+        assert len(view.deliveries[0].attempt_rows) == 1

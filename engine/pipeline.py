@@ -89,10 +89,10 @@ class Pipeline:
         """Store first, deliver later: every destination is queued, and the receipt means
         the raw bytes are committed, so the source may acknowledge its sender."""
         outcome = await self.call(channel, payload, source=source, store_and_forward=True)
-        return Receipt(outcome.message_id, channel.name)
+        return Receipt(outcome.message_id, channel.name, outcome.status, outcome.error)
 
     def _intake(self, channel: Channel, payload: Payload) -> Routed:
-        check_content(channel, payload)
+        check_content(payload)
         processed = run_processors(channel, payload)
         if processed is None:
             return Routed(payload, {}, [], list(channel.destinations), {})

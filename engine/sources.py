@@ -19,10 +19,20 @@ class SourceConfig(BaseModel):
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a source learns once a message is durably stored: it may acknowledge now."""
+    """What a source learns once a message is durably stored: it may acknowledge now.
+
+    `status` is `failed` (with `error` = {party, rule_id, reason, field}) when the engine
+    refused the message at intake, e.g. a field the channel requires is missing: the
+    source should then answer its sender with a rejection (an HL7 AE/AR, an ASTM NAK)."""
 
     message_id: str
     channel: str
+    status: str = "queued"
+    error: dict[str, Any] | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.error is None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import difflib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, Iterable, Iterator, Mapping, TypeVar
 
 import structlog
 import yaml
@@ -34,7 +34,6 @@ from engine.config.model import (
     DestinationConfig,
     EngineConfig,
     ProcessorSpec,
-    SourceSpec,
 )
 from engine.errors import ConfigError
 from engine.message import Delivery
@@ -45,6 +44,8 @@ log = structlog.get_logger(__name__)
 
 DAEMON_FILE = "hisbridge.yaml"
 CHANNELS_DIR = "channels"
+_Model = TypeVar("_Model", bound=BaseModel)
+
 ENGINE_API_SOURCE = "http"
 """Source kind served by the engine's own HTTP API; needs no registered Source class."""
 
@@ -68,9 +69,9 @@ def load_config(conf_dir: Path, *, catalogue: Catalogue | None = None) -> Engine
             [f"{conf_dir}: config directory not found (use --conf or HISBRIDGE_CONF)"]
         )
     daemon = _load_daemon(conf_dir / DAEMON_FILE, problems)
-    channels = _load_channels(conf_dir / CHANNELS_DIR, problems)
+    channels, invalid = _load_channels(conf_dir / CHANNELS_DIR, problems)
     if catalogue is not None:
-        _check_against_catalogue(channels, catalogue, base_dir(conf_dir), problems)
+        _check_against_catalogue(channels, invalid, catalogue, base_dir(conf_dir), problems)
     if problems or daemon is None:
         raise ConfigError(problems)
     resolved_store = daemon.store.model_copy(
@@ -87,6 +88,15 @@ def load_config(conf_dir: Path, *, catalogue: Catalogue | None = None) -> Engine
 class _LoadedChannel:
     file: Path
     config: ChannelConfig
+
+
+@dataclass(frozen=True)
+class _InvalidChannel:
+    """A channel file that failed validation, kept so its valid parts are checked too."""
+
+    file: Path
+    prefix: str
+    data: dict[str, Any]
 
 
 def _load_daemon(path: Path, problems: list[str]) -> EngineConfig | None:
@@ -113,10 +123,13 @@ def _load_daemon(path: Path, problems: list[str]) -> EngineConfig | None:
         return None
 
 
-def _load_channels(channels_dir: Path, problems: list[str]) -> list[_LoadedChannel]:
+def _load_channels(
+    channels_dir: Path, problems: list[str]
+) -> tuple[list[_LoadedChannel], list[_InvalidChannel]]:
     if not channels_dir.is_dir():
-        return []
+        return [], []
     loaded: dict[str, _LoadedChannel] = {}
+    invalid: list[_InvalidChannel] = []
     files = sorted([*channels_dir.glob("*.yaml"), *channels_dir.glob("*.yml")])
     for path in files:
         data = _read_yaml(path, problems)
@@ -130,6 +143,7 @@ def _load_channels(channels_dir: Path, problems: list[str]) -> list[_LoadedChann
             problems.extend(
                 f"{path}: {line}" for line in describe_validation_error(exc, prefix, ChannelConfig)
             )
+            invalid.append(_InvalidChannel(path, prefix, data))
             continue
         if channel.name in loaded:
             problems.append(
@@ -138,7 +152,7 @@ def _load_channels(channels_dir: Path, problems: list[str]) -> list[_LoadedChann
             )
             continue
         loaded[channel.name] = _LoadedChannel(path, channel)
-    return list(loaded.values())
+    return list(loaded.values()), invalid
 
 
 def _read_yaml(path: Path, problems: list[str]) -> dict[str, Any] | None:
@@ -172,23 +186,67 @@ def _yaml_problem(path: Path, exc: yaml.MarkedYAMLError) -> str:
 
 
 def _check_against_catalogue(
-    channels: list[_LoadedChannel], catalogue: Catalogue, base: Path, problems: list[str]
+    channels: list[_LoadedChannel],
+    invalid: list[_InvalidChannel],
+    catalogue: Catalogue,
+    base: Path,
+    problems: list[str],
 ) -> None:
+    checks = _CatalogueChecks(catalogue, base)
     declared_in: dict[str, str] = {}
     for loaded in channels:
-        found = _channel_problems(loaded.config, catalogue, base, declared_in)
+        found = _channel_problems(loaded.config, checks, catalogue, declared_in)
         problems.extend(f"{loaded.file}: {line}" for line in found)
+    for broken in invalid:
+        problems.extend(f"{broken.file}: {line}" for line in _salvaged_problems(broken, checks))
+
+
+class _CatalogueChecks:
+    """Registered names and their config schemas, checked part by part."""
+
+    def __init__(self, catalogue: Catalogue, base: Path) -> None:
+        self.base = base
+        self.sources: dict[str, type[BaseModel]] = {ENGINE_API_SOURCE: SourceConfig}
+        self.sources.update({kind: cls.Config for kind, cls in catalogue.sources.items()})
+        self.processors = {name: cls.Config for name, cls in catalogue.processors.items()}
+        self.adapters = {name: cls.Config for name, cls in catalogue.adapters.items()}
+
+    def source(self, kind: str, config: dict[str, Any], prefix: str) -> list[str]:
+        return self._check("source kind", self.sources, kind, config, f"{prefix}.source", "kind")
+
+    def processor(self, name: str, config: dict[str, Any], path: str) -> list[str]:
+        return self._check("processor", self.processors, name, config, path, "name")
+
+    def destination(self, adapter: str, config: dict[str, Any], path: str) -> list[str]:
+        return self._check("adapter", self.adapters, adapter, config, path, "adapter")
+
+    def _check(
+        self,
+        what: str,
+        schemas: Mapping[str, type[BaseModel]],
+        name: str,
+        config: dict[str, Any],
+        path: str,
+        key: str,
+    ) -> list[str]:
+        schema = schemas.get(name)
+        if schema is None:
+            return [f"{path}.{key}: unknown {what} {name!r} (known: {_names(schemas)})"]
+        return _schema_problems(schema, config, f"{path}.config", self.base)
 
 
 def _channel_problems(
-    channel: ChannelConfig, catalogue: Catalogue, base: Path, declared_in: dict[str, str]
+    channel: ChannelConfig,
+    checks: _CatalogueChecks,
+    catalogue: Catalogue,
+    declared_in: dict[str, str],
 ) -> list[str]:
     """Problems of one channel; `declared_in` maps destination names seen so far to their
     channel and is updated."""
     prefix = f"channels.{channel.name}"
-    found = _source_problems(catalogue, channel.source, prefix, base)
+    found = checks.source(channel.source.kind, channel.source.config, prefix)
     for index, spec in enumerate(channel.processors):
-        found += _processor_problems(catalogue, spec, f"{prefix}.processors[{index}]", base)
+        found += checks.processor(spec.name, spec.config, f"{prefix}.processors[{index}]")
     sync_names = []
     for index, destination in enumerate(channel.destinations):
         path = f"{prefix}.destinations[{index}]"
@@ -198,15 +256,9 @@ def _channel_problems(
                 f"{declared_in[destination.name]}; destination names are unique across channels"
             )
         declared_in.setdefault(destination.name, channel.name)
-        adapter = catalogue.adapters.get(destination.adapter)
-        if adapter is None:
-            found.append(
-                f"{path}.adapter: unknown adapter {destination.adapter!r} "
-                f"(known: {_names(catalogue.adapters)})"
-            )
-            continue
-        found += _schema_problems(adapter.Config, destination.config, f"{path}.config", base)
-        if delivery_of(catalogue, destination) is Delivery.SYNC:
+        found += checks.destination(destination.adapter, destination.config, path)
+        known = destination.adapter in catalogue.adapters
+        if known and delivery_of(catalogue, destination) is Delivery.SYNC:
             sync_names.append(destination.name)
     if len(sync_names) > 1:
         found.append(
@@ -216,27 +268,32 @@ def _channel_problems(
     return found
 
 
-def _source_problems(
-    catalogue: Catalogue, source: SourceSpec, prefix: str, base: Path
-) -> list[str]:
-    source_class = catalogue.sources.get(source.kind)
-    if source_class is not None:
-        return _schema_problems(source_class.Config, source.config, f"{prefix}.source.config", base)
-    if source.kind == ENGINE_API_SOURCE:
-        return _schema_problems(SourceConfig, source.config, f"{prefix}.source.config", base)
-    known = _names([*catalogue.sources, ENGINE_API_SOURCE])
-    return [f"{prefix}.source.kind: unknown source kind {source.kind!r} (known: {known})"]
+def _salvaged_problems(channel: _InvalidChannel, checks: _CatalogueChecks) -> list[str]:
+    """Catalogue problems in a channel that failed validation, for every part whose name and
+    `config` are well-formed, so one run also reports unknown adapters and bad settings."""
+    data, prefix = channel.data, channel.prefix
+    found = []
+    source = data.get("source", {})
+    for _, kind, config in _well_formed([source], "kind", default=ENGINE_API_SOURCE):
+        found += checks.source(kind, config, prefix)
+    for index, name, config in _well_formed(data.get("processors"), "name"):
+        found += checks.processor(name, config, f"{prefix}.processors[{index}]")
+    for index, adapter, config in _well_formed(data.get("destinations"), "adapter"):
+        found += checks.destination(adapter, config, f"{prefix}.destinations[{index}]")
+    return found
 
 
-def _processor_problems(
-    catalogue: Catalogue, spec: ProcessorSpec, path: str, base: Path
-) -> list[str]:
-    processor = catalogue.processors.get(spec.name)
-    if processor is None:
-        return [
-            f"{path}.name: unknown processor {spec.name!r} (known: {_names(catalogue.processors)})"
-        ]
-    return _schema_problems(processor.Config, spec.config, f"{path}.config", base)
+def _well_formed(
+    items: Any, key: str, default: str | None = None
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(index, name, config) of the mapping items whose `key` is a string and whose `config`
+    is a mapping."""
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(item, dict):
+            continue
+        name, config = item.get(key, default), item.get("config", {})
+        if isinstance(name, str) and isinstance(config, dict):
+            yield index, name, config
 
 
 def _schema_problems(
@@ -290,9 +347,6 @@ def processor_config(
     """A processor spec's `config` validated into the processor's Config model."""
     processor = catalogue.processors[spec.name]
     return _validated(processor.Config, spec.config, f"processors.{spec.name}.config", base_dir)
-
-
-_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def _validated(

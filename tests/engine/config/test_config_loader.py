@@ -96,7 +96,9 @@ def test_every_problem_is_reported_at_once_with_file_and_path(
     assert any(
         p.startswith(f"{other}: channels.other.destinations[0].name: must match") for p in problems
     )
-    assert len(problems) == 5
+    # The bad name makes the channel invalid; its adapter settings are still checked.
+    assert f"{other}: channels.other.destinations[0].config.url: is required" in problems
+    assert len(problems) == 6
 
 
 def test_unknown_names_list_the_known_ones(write_conf: WriteConf, catalogue: Catalogue) -> None:
@@ -346,24 +348,21 @@ def test_unknown_settings_suggest_the_close_or_known_names(
           - name: typo_out
             adapter: http_json
             breaker: {fail_mx: 3}
-        """,
-        extra="""        destinations: [{name: extra_out, adapter: http_json, config: {url: 'http://h/', zzz: 1}}]
+            config: {url: 'http://h/', zzz: 1}
+          - {name: typo_two, adapter: http_jsn}
         """,
     )
 
     problems = problems_of(conf, catalogue)
 
-    daemon, typo, extra = (
-        conf / "hisbridge.yaml",
-        conf / "channels/typo.yaml",
-        conf / "channels/extra.yaml",
-    )
-    assert f"{daemon}: api.prot: unknown setting; did you mean `port`?" in problems
-    assert (
+    # The breaker typo makes the channel invalid; its destinations are still checked.
+    daemon, typo = conf / "hisbridge.yaml", conf / "channels/typo.yaml"
+    assert problems == [
+        f"{daemon}: api.prot: unknown setting; did you mean `port`?",
         f"{typo}: channels.typo.destinations[0].breaker.fail_mx: unknown setting; "
-        "did you mean `fail_max`?"
-    ) in problems
-    assert (
-        f"{extra}: channels.extra.destinations[0].config.zzz: unknown setting "
-        "(known: url, method, timeout, connect_timeout, headers, bearer_token, verify, idempotent)"
-    ) in problems
+        "did you mean `fail_max`?",
+        f"{typo}: channels.typo.destinations[0].config.zzz: unknown setting (known: url, "
+        "method, timeout, connect_timeout, headers, bearer_token, verify, idempotent)",
+        f"{typo}: channels.typo.destinations[1].adapter: unknown adapter 'http_jsn' "
+        f"(known: {', '.join(sorted(catalogue.adapters))})",
+    ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
@@ -26,7 +26,7 @@ from engine.errors import InputError, OutcomeUnknownError
 from engine.message import Delivery, Payload
 from plugins.yibao.centre import CentreClient, CentreReply, EndpointPaths
 from plugins.yibao.envelope import Deployment, Operator
-from plugins.yibao.msgid import MsgIdGenerator
+from plugins.yibao.msgid import MsgIdGenerator, tool_generator
 from plugins.yibao.response import SIGN_IN_INVALID, CentreRejected
 from plugins.yibao.session import SignInSessions
 from plugins.yibao.settlement import reverse_lost_call
@@ -69,7 +69,7 @@ class YibaoConfig(AdapterConfig):
     timeout: float = Field(30.0, gt=0, description="seconds to wait for the centre's answer")
     verify: bool | str = Field(True, description="TLS verification: true, false or a CA bundle path")
     msgid_node: int = Field(0, ge=0, description="this engine node's number, 0..msgid_nodes-1 (unique msgid across nodes)")
-    msgid_nodes: int = Field(1, ge=1, le=10000, description="how many engine nodes share this fixmedins_code")
+    msgid_nodes: int = Field(1, ge=1, le=9000, description="how many engine nodes share this fixmedins_code")
     reversal_attempts: int = Field(3, ge=1, description="2601 tries after a settlement's answer was lost")
     sign_out_on_shutdown: bool = True
 
@@ -96,7 +96,9 @@ class YibaoAdapter(Adapter):
     business_keys: ClassVar[tuple[str, ...]] = ("infno", "mdtrt_id", "setl_id", "psn_no", "chrg_bchno")
     description: ClassVar[str] = "national medical-insurance platform (国家医保信息平台), signed JSON envelope"
 
-    def __init__(self, config: AdapterConfig, services: AdapterServices) -> None:
+    def __init__(
+        self, config: AdapterConfig, services: AdapterServices, *, msgid_role: Literal["daemon", "tool"] = "daemon"
+    ) -> None:
         super().__init__(config, services)
         assert isinstance(config, YibaoConfig)
         self.settings = config
@@ -119,7 +121,10 @@ class YibaoAdapter(Adapter):
                 config.signing, base_url=config.base_url, fixmedins_code=config.fixmedins_code,
                 base_dir=config._base_dir,
             ),
-            msgids=MsgIdGenerator(config.fixmedins_code, node=config.msgid_node, nodes=config.msgid_nodes),
+            msgids=(
+                tool_generator(config.fixmedins_code) if msgid_role == "tool"
+                else MsgIdGenerator(config.fixmedins_code, node=config.msgid_node, nodes=config.msgid_nodes)
+            ),
             paths=EndpointPaths(**config.paths),
         )
         self.sessions = SignInSessions(self.centre, mac=config.terminal_mac, ip=config.terminal_ip)

@@ -14,6 +14,7 @@ from engine.attribution.rules import FaultRule
 from plugins.yibao.adapter import YibaoAdapter
 
 if TYPE_CHECKING:
+    import click
     from starlette.routing import BaseRoute
 
     from engine.runtime import Engine
@@ -37,6 +38,15 @@ def hisbridge_register_fault_rules() -> list[FaultRule]:
 
 @hookimpl
 def hisbridge_register_routes(engine: Engine) -> list[BaseRoute]:
-    from plugins.yibao.routes import yibao_routes  # lazily: engine.api imports the runtime, which loads plugins
+    from plugins.yibao.routes import (
+        yibao_routes,  # lazily: engine.api imports the runtime, which loads plugins
+    )
 
     return yibao_routes(engine)
+
+
+@hookimpl
+def hisbridge_register_commands(cli: click.Group) -> None:
+    from plugins.yibao.cli import yibao_group  # lazily: only the CLI needs it
+
+    cli.add_command(yibao_group)

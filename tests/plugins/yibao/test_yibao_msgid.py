@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from plugins.yibao.msgid import MsgIdGenerator, msgid_time
+from plugins.yibao.msgid import MsgIdGenerator, msgid_time, tool_generator
 
 CODE = "H44030400123"
 NOON = datetime(2026, 11, 1, 12, 0, 0)
@@ -38,14 +38,20 @@ def test_sequence_restarts_each_second() -> None:
 
 def test_nodes_own_disjoint_sequence_ranges() -> None:
     nodes = [MsgIdGenerator(CODE, node=k, nodes=3, clock=lambda: NOON) for k in range(3)]
-    ids = [node.next() for node in nodes for _ in range(3333)]
-    assert len(set(ids)) == len(ids)
-    assert [node.first for node in nodes] == [0, 3333, 6666]
-    assert nodes[-1].end == 10000
+    tools = [MsgIdGenerator(CODE, tool_slot=pid, clock=lambda: NOON) for pid in range(4711, 4721)]
+    ids = [node.next() for node in nodes for _ in range(3000)] + [t.next() for t in tools for _ in range(100)]
+    assert len(set(ids)) == len(ids) == 10000
+    assert [node.first for node in nodes] == [0, 3000, 6000]
+    assert nodes[-1].end == 9000 and sorted(t.first for t in tools) == list(range(9000, 10000, 100))
+
+
+def test_tools_in_one_process_share_one_generator() -> None:
+    assert tool_generator(CODE) is tool_generator(CODE)
+    assert tool_generator(CODE).first >= 9000
 
 
 def test_exhausted_range_borrows_the_next_second_instead_of_repeating() -> None:
-    generator = MsgIdGenerator(CODE, node=1, nodes=5000, clock=lambda: NOON)  # two ids a second
+    generator = MsgIdGenerator(CODE, node=1, nodes=4500, clock=lambda: NOON)  # two ids a second
     ids = [generator.next() for _ in range(5)]
     assert len(set(ids)) == 5
     assert [msgid_time(i).second for i in ids] == [0, 0, 1, 1, 2]
@@ -64,7 +70,7 @@ def test_threads_never_share_an_id() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         batches = list(pool.map(lambda _: [generator.next() for _ in range(2500)], range(8)))
     ids = [i for batch in batches for i in batch]
-    assert len(ids) == 20000 and len(set(ids)) == 20000
+    assert len(ids) == 20000 and len(set(ids)) == 20000  # more than a second's range: borrows ahead
 
 
 async def test_concurrent_tasks_never_share_an_id() -> None:

@@ -41,6 +41,7 @@ def test_every_rule_is_a_plugin_rule(rules: list[FaultRule]) -> None:
     [
         ("就诊凭证编号不能为空", Party.HIS, "yibao.his.no_credential_number"),
         ("人员信息不存在", Party.HIS, "yibao.his.person_unknown"),
+        ("报文ID重复：H44030400123202611010930150001", Party.ENGINE, "yibao.engine.duplicate_msgid"),
         ("费用明细流水号重复：F001", Party.HIS, "yibao.his.duplicate"),
         ("该结算已撤销，不能重复撤销", Party.HIS, "yibao.his.already_cancelled"),
         ("参数错误：缺少节点data", Party.HIS, "yibao.his.field_rule"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,15 +23,14 @@ HIS = {"Authorization": "Bearer his-token"}
 PERSON = {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": FAKE_CERT_NO}}
 
 
-@pytest.fixture
-async def api(centre: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setenv("YIBAO_TEST_TIF_TOKEN", TIF_TOKEN)
+@contextlib.asynccontextmanager
+async def engine_api(centre: SimulatorServer, tmp_path: Path, breaker: dict[str, float]) -> AsyncIterator[httpx.AsyncClient]:
     pm = create_plugin_manager()
     config = EngineConfig.model_validate({
         "store": {"url": f"sqlite:///{tmp_path / 'hisbridge.db'}"},
         "channels": {"insurance": {"name": "insurance", "destinations": [{
-            "name": "centre", "adapter": "yibao", "retry": {"attempts": 1},
-            "config": adapter_config(centre.url),
+            "name": "centre", "adapter": "yibao", "retry": {"attempts": 1}, "breaker": breaker,
+            "config": adapter_config(centre.url, timeout=1.0),
         }]}},
     })
     engine = await Engine.start(config, pm=pm, catalogue=Catalogue.build(pm), base_dir=tmp_path,
@@ -39,6 +40,13 @@ async def api(centre: SimulatorServer, tmp_path: Path, monkeypatch: pytest.Monke
         client.engine = engine  # type: ignore[attr-defined]
         yield client
     await engine.stop()
+
+
+@pytest.fixture
+async def api(centre: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+    monkeypatch.setenv("YIBAO_TEST_TIF_TOKEN", TIF_TOKEN)
+    async with engine_api(centre, tmp_path, {"fail_max": 5, "reset_timeout": 30}) as client:
+        yield client
 
 
 async def test_his_sends_only_the_input(api: httpx.AsyncClient, centre: SimulatorServer) -> None:
@@ -76,3 +84,25 @@ async def test_a_suspended_centre_answers_his_at_once(api: httpx.AsyncClient, ce
     error = answer.json()["error"]
     assert error["code"] == "destination_unavailable" and error["state"] == "suspended"
     assert centre.simulator.state.calls == []
+
+
+async def test_the_breaker_opens_answers_at_once_and_closes_after_a_good_probe(
+    centre: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YIBAO_TEST_TIF_TOKEN", TIF_TOKEN)
+    reset_timeout = 0.3
+    async with engine_api(centre, tmp_path, {"fail_max": 2, "reset_timeout": reset_timeout}) as api:
+        assert (await api.post("/api/v1/yibao/1101", json=PERSON, headers=HIS)).status_code == 200
+        centre.simulator.inject(Fault("http_status", infno="1101", status=502, count=2))
+        failures = [await api.post("/api/v1/yibao/1101", json=PERSON, headers=HIS) for _ in range(2)]
+        assert [f.status_code for f in failures] == [502, 502]
+        calls_before = len(centre.simulator.state.calls)
+        short = await api.post("/api/v1/yibao/1101", json=PERSON, headers=HIS)
+        assert short.status_code == 503 and short.json()["error"]["state"] == "open"
+        assert "Retry-After" in short.headers
+        assert len(centre.simulator.state.calls) == calls_before  # the centre was not called
+        await asyncio.sleep(reset_timeout * 1.5)
+        probe = await api.post("/api/v1/yibao/1101", json=PERSON, headers=HIS)
+        assert probe.status_code == 200
+        breakers = {b.name: b.state for b in api.engine.breakers.states()}  # type: ignore[attr-defined]
+        assert breakers["centre"] == "closed"

@@ -67,6 +67,18 @@ class DeliveryUpdate:
 
 
 @dataclass(frozen=True)
+class AttemptWrite:
+    """Everything one attempt writes: the attempt row, its stages, the delivery's new state
+    and, for the last attempt of a run, the message's status and verdict."""
+
+    attempt: AttemptRecord
+    stages: list[StageRecord]
+    update: DeliveryUpdate
+    message_status: Status | None = None
+    message_verdict: Verdict | None = None
+
+
+@dataclass(frozen=True)
 class ClaimedDelivery:
     """A queued async delivery the outbox worker has leased."""
 

@@ -21,7 +21,9 @@ from engine.message import Payload, Status, Verdict
 from engine.store import reads, writes
 from engine.store.database import DEFAULT_URL, create_store_engine, utc_now
 from engine.store.migrate import migrate as migrate_schema
+from engine.store.call_record import RecordCall
 from engine.store.records import (
+    AttemptWrite,
     AttemptRecord,
     ClaimedDelivery,
     DeliveryUpdate,
@@ -112,11 +114,17 @@ class MessageStore:
         """Append one attempt with its stages, move the delivery to its new state, and
         (when given) set the message's overall status/verdict, in one transaction.
         With `wait=False` it returns once executed; the commit follows with its group."""
-        await self._write(writes.RecordAttempt(
-            message_id=message_id, attempt=attempt, stage_records=list(stages), update=update,
-            message_status=message_status, message_verdict=message_verdict,
-            keys=dict(business_keys or {}),
-        ), early=not wait)
+        write = AttemptWrite(attempt, list(stages), update, message_status, message_verdict)
+        await self._write(_record_attempt(message_id, write, business_keys), early=not wait)
+
+    def record_call(self, message: NewMessage, destination: str, attempts: list[AttemptWrite]) -> None:
+        """Queue a finished sync call (message, delivery, attempts) as one write without
+        waiting for it; see `engine.store.call_record`. A failure is logged by the writer."""
+        future = self._writer.enqueue(RecordCall(
+            writes.CreateMessage(message), destination,
+            [_record_attempt(message.id, write) for write in attempts],
+        ))
+        future.add_done_callback(_log_lost_write)
 
     async def add_stages(self, message_id: str, stages: Iterable[StageRecord]) -> None:
         await self._write(functools.partial(writes.insert_stages, message_id=message_id,
@@ -239,3 +247,18 @@ class MessageStore:
 
 def _nothing(connection: sa.Connection) -> None:
     """A write that writes nothing: awaiting it awaits the commit of everything before it."""
+
+
+def _record_attempt(
+    message_id: str, write: AttemptWrite, business_keys: dict[str, str] | None = None
+) -> writes.RecordAttempt:
+    return writes.RecordAttempt(
+        message_id=message_id, attempt=write.attempt, stage_records=write.stages,
+        update=write.update, message_status=write.message_status,
+        message_verdict=write.message_verdict, keys=dict(business_keys or {}),
+    )
+
+
+def _log_lost_write(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a finished call could not be stored", error=str(future.exception()))

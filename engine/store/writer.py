@@ -75,12 +75,17 @@ class GroupWriter:
     async def submit(self, run: WriteFunction, *, early: bool = False) -> Any:
         """Run `run(connection)` in the next group; return its result after the commit
         (or, when `early`, once it has executed)."""
+        return await self.enqueue(run, early=early)
+
+    def enqueue(self, run: WriteFunction, *, early: bool = False) -> asyncio.Future[Any]:
+        """Queue `run(connection)` now and return the future `submit` would await; a caller
+        that does not await it still has its write ordered before everything queued later."""
         if self._closed:
             raise StoreError("the message store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.put(_Operation(run, loop, future, early))
-        return await future
+        return future
 
     async def close(self) -> None:
         if self._closed:

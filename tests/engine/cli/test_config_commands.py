@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from engine import hookimpl
+from engine.catalogue import hisbridge_version
 from engine.cli import CliContext, main
 from engine.errors import StoreError
 from engine.plugin_manager import create_plugin_manager
@@ -160,3 +161,11 @@ def test_generated_docs_cover_every_component_and_mark_secrets(tmp_path: Path) -
             assert f"### `{name}`" in adapters_md
     assert "| `token` | secret (`$env`/`$file`) | required |" in config_md
     assert "`fail_max` | integer > 0 | `5` | consecutive transient failures" in config_md
+
+
+def test_version_and_verbosity() -> None:
+    assert run("--version").stdout.endswith(f" {hisbridge_version()}\n")
+    quiet = run("--conf", str(REPO_CONF), "check-config")
+    verbose = run("-vv", "--conf", str(REPO_CONF), "check-config")
+    assert "config loaded" not in quiet.stderr
+    assert "config loaded" in verbose.stderr

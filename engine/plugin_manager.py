@@ -51,10 +51,14 @@ def create_plugin_manager(
         _register(pm, importlib.import_module(module_name), module_name)
     for plugin in extra_plugins:
         _register(pm, plugin, None)
+    disabled = set(disabled)
+    known = {name for name, _ in pm.list_name_plugin()}
     for name in disabled:
         pm.set_blocked(name)
     if load_entry_points:
-        _load_entry_points(pm)
+        known |= _load_entry_points(pm)
+        if disabled - known:
+            log.warning("disabled plugins are not installed", plugins=sorted(disabled - known))
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -74,9 +78,11 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str | None) -> Non
         ) from exc
 
 
-def _load_entry_points(pm: pluggy.PluginManager) -> None:
+def _load_entry_points(pm: pluggy.PluginManager) -> set[str]:
+    """Load every entry point not blocked; returns the names of all of them."""
+    entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     # One name at a time, so a plugin that fails to import is named in the error.
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for entry_point in entry_points:
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=entry_point.name)
         except Exception as exc:
@@ -85,6 +91,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
                 f"plugin {entry_point.name} ({entry_point.value}, from {origin}) "
                 f"failed to load: {exc}"
             ) from exc
+    return set(entry_points.names)
 
 
 def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import structlog
 
 from engine.catalogue import Catalogue
 from engine.errors import PluginError
@@ -87,3 +88,17 @@ def test_each_call_builds_an_independent_manager(make_plugin: MakePlugin) -> Non
 
     assert with_extra.has_plugin("acme_once")
     assert not without.has_plugin("acme_once")
+
+
+def test_disabling_a_plugin_that_is_not_installed_is_reported() -> None:
+    with structlog.testing.capture_logs() as logs:
+        create_plugin_manager(disabled=["acme_not_installed", "engine.processors_builtin"])
+
+    warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+    assert warnings == [
+        {
+            "event": "disabled plugins are not installed",
+            "plugins": ["acme_not_installed"],
+            "log_level": "warning",
+        }
+    ]

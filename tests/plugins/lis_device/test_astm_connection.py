@@ -162,7 +162,7 @@ async def test_receiver_timeout_when_the_instrument_goes_silent():
 
 
 async def test_sender_timeout_when_the_instrument_never_answers_enq():
-    async with host_and_socket() as (host, reader, writer):
+    async with host_and_socket() as (host, reader, _writer):
         await asyncio.wait_for(host.connected.wait(), 2)
         outcome = await asyncio.wait_for(host.connections[0].send(ORDERS), 2)
         assert isinstance(outcome, SendFailed) and outcome.reason == "no reply to ENQ"
@@ -218,3 +218,4 @@ async def test_gb18030_text_survives_the_link(chunk):
             writer.write(wire[position : position + chunk])
         await writer.drain()
         assert (await next_inbound(host)).text.decode("gb18030").count("\u6beb\u6469\u5c14") == 1
+        await expect(reader, ACK * 4)

@@ -29,6 +29,9 @@ KINDS = ("adapters", "sources", "processors", "formats", "fault_rules")
 
 @dataclass
 class Catalogue:
+    """Everything the registered plugins contribute, keyed by name; built once at start-up
+    and read-only afterwards. Messages never go through the hook relay, only through this."""
+
     adapters: dict[str, type[Adapter]] = field(default_factory=dict)
     sources: dict[str, type[Source]] = field(default_factory=dict)
     processors: dict[str, type[Processor]] = field(default_factory=dict)
@@ -88,7 +91,12 @@ class Catalogue:
         for impl in hook_caller.get_hookimpls():
             if impl.hookwrapper or impl.wrapper:
                 continue
-            contributed = impl.function()
+            try:
+                contributed = impl.function()
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name}: {hook_caller.name} raised {exc!r}"
+                ) from exc
             if contributed is None:
                 continue
             if not isinstance(contributed, (list, tuple)):

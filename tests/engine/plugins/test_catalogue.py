@@ -88,6 +88,16 @@ def test_malformed_registration_names_the_plugin(make_plugin: MakePlugin, return
         build(sloppy)
 
 
+def test_registration_hook_that_raises_names_the_plugin(make_plugin: MakePlugin) -> None:
+    def explode() -> list[type[Adapter]]:
+        raise RuntimeError("missing vendor SDK")
+
+    broken = make_plugin("acme_explodes", hisbridge_register_adapters=explode)
+
+    with pytest.raises(PluginError, match="acme_explodes.*missing vendor SDK"):
+        build(broken)
+
+
 def test_report_lists_hooks_and_contributions_per_plugin(make_plugin: MakePlugin) -> None:
     extra = make_plugin("acme_inline", hisbridge_register_adapters=lambda: [LabAdapter])
     pm = create_plugin_manager(load_entry_points=False, extra_plugins=[extra])

@@ -37,7 +37,7 @@ OPERATOR_TOKEN = "operator-token-for-tests"
 TOKENS = [("cashier", "his", HIS_TOKEN), ("alice", "operator", OPERATOR_TOKEN)]
 MAX_BODY_BYTES = 2048
 SETTLE_TIMEOUT_SECONDS = 0.3
-SETTLE_POLLS = 250
+OUTBOX_POLLS = 250
 
 
 class KeyedAdapter(Adapter):
@@ -146,18 +146,20 @@ class Api:
         headers = self.auth(token) if token else {}
         return await self.client.get(path, headers=headers, **kw)
 
-    async def settled(
-        self, message_id: str, *, token: str = OPERATOR_TOKEN, pending: tuple[str, ...] = ("received",)
-    ) -> dict[str, Any]:
-        """The message's status view once it left `pending`. A sync reply is sent before its
-        record commits (the commit follows with the store's next group), so a read right
-        after the reply may not see the final state yet."""
-        for _ in range(SETTLE_POLLS):
-            response = await self.get(f"/api/v1/messages/{message_id}", token=token)
-            if response.status_code == 200 and response.json()["status"] not in pending:
-                return dict(response.json())
+    async def message(self, message_id: str, *, token: str = OPERATOR_TOKEN) -> dict[str, Any]:
+        """The status view of a message; a read sees every write the engine made before it."""
+        response = await self.get(f"/api/v1/messages/{message_id}", token=token)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def delivered(self, message_id: str, *, token: str = OPERATOR_TOKEN) -> dict[str, Any]:
+        """The status view once the outbox has finished with a queued message."""
+        for _ in range(OUTBOX_POLLS):
+            view = await self.message(message_id, token=token)
+            if view["status"] not in ("received", "queued"):
+                return view
             await asyncio.sleep(0.02)
-        raise AssertionError(f"message {message_id} did not settle: {response.status_code} {response.text}")
+        raise AssertionError(f"message {message_id} still {view['status']} after {OUTBOX_POLLS} polls")
 
     async def op_post(self, path: str, *, token: str = OPERATOR_TOKEN, **kw: Any) -> httpx.Response:
         return await self.client.post(path, headers=self.auth(token), **kw)

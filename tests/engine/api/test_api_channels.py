@@ -38,7 +38,7 @@ async def test_sync_reply_is_passed_through_with_the_message_id(api: Api) -> Non
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["echo"] == {"setl_id": "S1", "amount": 12}
     message_id = response.headers["x-hisbridge-message-id"]
-    status = await api.settled(message_id, token=HIS_TOKEN)
+    status = await api.message(message_id, token=HIS_TOKEN)
     assert status["status"] == "replied"
     assert status["deliveries"][0]["destination"] == "centre"
     assert status["deliveries"][0]["attempts"] == 1
@@ -56,7 +56,7 @@ async def test_async_channel_answers_202_and_the_outbox_delivers(api: Api) -> No
     assert response.status_code == 202
     body = response.json()
     assert body["status"] == "queued"
-    status = await api.settled(body["message_id"], token=HIS_TOKEN, pending=("received", "queued"))
+    status = await api.delivered(body["message_id"], token=HIS_TOKEN)
     assert status["status"] == "sent"
 
 
@@ -99,7 +99,7 @@ async def test_malformed_json_is_400_and_stored_with_party_his(api: Api) -> None
     assert error["party"] == "his"
     assert error["rule_id"]
     assert api.upstream.count == 0
-    stored = await api.settled(error["message_id"], token=HIS_TOKEN)
+    stored = await api.message(error["message_id"], token=HIS_TOKEN)
     assert stored["status"] == "failed"
     assert stored["party"] == "his"
     assert stored["rule_id"] == error["rule_id"]
@@ -159,7 +159,7 @@ async def test_open_breaker_answers_503_without_calling_the_destination(api: Api
     assert error["reason"]
     assert error["message_id"] == response.headers["x-hisbridge-message-id"]
     assert 0 < int(response.headers["retry-after"]) <= 60
-    stored = await api.settled(error["message_id"])
+    stored = await api.message(error["message_id"])
     assert stored["status"] == "short_circuited"
 
 

@@ -16,9 +16,7 @@ PATIENT = {"setl_id": "S100", "psn_name": "张三丰", "mdtrt_cert_no": "1101011
 async def post_keyed(api: Api) -> str:
     response = await api.post("keyed", PATIENT)
     assert response.status_code == 200
-    message_id = response.headers["x-hisbridge-message-id"]
-    await api.settled(message_id)
-    return message_id
+    return response.headers["x-hisbridge-message-id"]
 
 
 def audit_rows(api: Api) -> list[dict[str, object]]:
@@ -80,7 +78,6 @@ async def test_non_text_stage_is_base64(api: Api) -> None:
     body = b"\xff\xfe binary \x00"
     response = await api.post("echo", body, headers={"Content-Type": "application/octet-stream"})
     message_id = response.headers["x-hisbridge-message-id"]
-    await api.settled(message_id)
 
     raw = (await api.get(f"/api/v1/messages/{message_id}/stages/raw")).json()
 
@@ -103,8 +100,7 @@ async def test_missing_stage_and_unknown_stage_kind_are_404(api: Api) -> None:
 
 async def test_listing_filters_and_masks_keys(api: Api) -> None:
     message_id = await post_keyed(api)
-    echoed = await api.post("echo", {"other": True})
-    await api.settled(echoed.headers["x-hisbridge-message-id"])
+    await api.post("echo", {"other": True})
 
     by_key = await api.get("/api/v1/messages", params={"key": "setl_id:S100"})
     by_channel = await api.get("/api/v1/messages", params={"channel": "echo"})
@@ -140,7 +136,7 @@ async def test_replay_runs_the_raw_bytes_again_as_a_linked_message(api: Api) -> 
     assert body["replay_of"] == message_id
     assert body["status"] == "replied"
     assert body["message_id"] != message_id
-    replayed = await api.settled(body["message_id"])
+    replayed = await api.message(body["message_id"])
     assert replayed["parent_id"] == message_id
 
 

@@ -27,6 +27,7 @@ from engine.metrics import EngineMetrics
 from engine.sources import Outcome, Receipt
 from engine.store.records import (
     AttemptRecord,
+    AttemptWrite,
     ClaimedDelivery,
     DeliveryUpdate,
     NewDelivery,
@@ -38,6 +39,7 @@ from engine.store.store import MessageStore
 log = structlog.get_logger(__name__)
 
 RELEASE_PAUSE = timedelta(seconds=1)
+UNKNOWN_DELIVERY = 0  # filled in by the store when the call is written (`record_call`)
 FINAL = frozenset({Status.SENT, Status.REPLIED, Status.FAILED, Status.DEAD, Status.FILTERED})
 
 
@@ -73,10 +75,12 @@ class Pipeline:
             structlog.contextvars.unbind_contextvars("message_id", "channel")
 
         sync = routed.sync
-        delivery_ids = await self.store.create_message(
-            self._new_message(channel, payload, message_id, source, parent_id, routed),
-            wait=sync is None or bool(routed.queued),
-        )
+        message = self._new_message(channel, payload, message_id, source, parent_id, routed)
+        if sync is not None and not routed.queued and (sync.idempotent or not sync.breaker.available):
+            return await self._call_then_record(channel, sync, routed, message, started)
+        # committed before anything leaves: queued deliveries survive a crash, and a call that
+        # is not safe to repeat (a settlement) is on record even if the daemon dies mid-call
+        delivery_ids = await self.store.create_message(message, wait=True)
         if routed.queued:
             self.wake_outbox()
         if sync is None:
@@ -139,6 +143,24 @@ class Pipeline:
 
     # --- sync delivery ------------------------------------------------------------------
 
+    async def _call_then_record(
+        self, channel: Channel, destination: Destination, routed: Routed, message: NewMessage,
+        started: float,
+    ) -> Outcome:
+        """A call safe to repeat, or one an open breaker refuses: nothing is written before
+        it; the whole call is queued as one write after it, and nobody waits for the disk."""
+        request = routed.requests[destination.name]
+        run = await attempt_with_retries(channel, destination, request, first_number=1, rules=self.rules)
+        last = run.last
+        status = _sync_status(last)
+        writes = self._attempt_writes(
+            channel, UNKNOWN_DELIVERY, run, request, status=status, next_attempt_at=None, message_status=status,
+        )
+        self.store.record_call(message, destination.name, writes)
+        self._finished(channel, destination, message.id, status, last, started)
+        error = None if last.ok else _error_body(last.verdict, last.error, destination.name)
+        return Outcome(message.id, status, last.reply, error)
+
     async def _deliver_sync(
         self, channel: Channel, destination: Destination, routed: Routed, message_id: str,
         delivery_id: int, started: float,
@@ -148,10 +170,9 @@ class Pipeline:
         last = run.last
         status = _sync_status(last)
         message_status = status if not routed.queued or status is not Status.REPLIED else Status.REPLIED
-        # HIS gets the reply as soon as its record is written; the commit (and fsync) follows
-        # with the writer's next group, so neither a reply nor an open-breaker answer waits on disk
+        # HIS gets the reply once the record is written; its commit follows with the next group
         await self._record_run(
-            channel, destination, delivery_id, message_id, run, request,
+            channel, delivery_id, message_id, run, request,
             status=status, next_attempt_at=None, message_status=message_status, wait=False,
         )
         self._finished(channel, destination, message_id, status, last, started)
@@ -187,7 +208,7 @@ class Pipeline:
             last.verdict = verdict_override
         message_status = await self._aggregate_status(claimed.message_id, claimed.delivery_id, status)
         await self._record_run(
-            channel, destination, claimed.delivery_id, claimed.message_id, run, request,
+            channel, claimed.delivery_id, claimed.message_id, run, request,
             status=status, next_attempt_at=next_at, message_status=message_status,
             include_request=claimed.transformed is None and claimed.attempts == 0,
             pending=Status.QUEUED,
@@ -248,33 +269,40 @@ class Pipeline:
     # --- shared -------------------------------------------------------------------------
 
     async def _record_run(
-        self, channel: Channel, destination: Destination, delivery_id: int, message_id: str,
-        run: DeliveryRun, request: Payload, *, status: Status, next_attempt_at: datetime | None,
-        message_status: Status | None, include_request: bool = True,
-        pending: Status = Status.RECEIVED, wait: bool = True,
+        self, channel: Channel, delivery_id: int, message_id: str, run: DeliveryRun, request: Payload,
+        *, status: Status, next_attempt_at: datetime | None, message_status: Status | None,
+        include_request: bool = True, pending: Status = Status.RECEIVED, wait: bool = True,
     ) -> None:
+        for write in self._attempt_writes(
+            channel, delivery_id, run, request, status=status, next_attempt_at=next_attempt_at,
+            message_status=message_status, include_request=include_request, pending=pending,
+        ):
+            await self.store.record_attempt(
+                write.attempt, write.stages, write.update, message_status=write.message_status,
+                message_verdict=write.message_verdict, message_id=message_id, wait=wait,
+            )
+
+    def _attempt_writes(
+        self, channel: Channel, delivery_id: int, run: DeliveryRun, request: Payload, *,
+        status: Status, next_attempt_at: datetime | None, message_status: Status | None,
+        include_request: bool = True, pending: Status = Status.RECEIVED,
+    ) -> list[AttemptWrite]:
         mode = channel.config.storage
+        writes = []
         for index, result in enumerate(run.attempts):
             final = index == len(run.attempts) - 1
             stages = result.stages(delivery_id, mode)
             if index == 0 and include_request and mode is StorageMode.FULL:
                 stages.insert(0, StageRecord(StageName.TRANSFORMED, request, delivery_id, result.number))
             update = DeliveryUpdate(
-                delivery_id,
-                status if final else pending,
-                result.number,
-                result.verdict,
+                delivery_id, status if final else pending, result.number, result.verdict,
                 next_attempt_at if final else None,
             )
-            await self.store.record_attempt(
-                _attempt_record(delivery_id, result),
-                stages,
-                update,
-                message_status=message_status if final else None,
-                message_verdict=result.verdict if final else None,
-                message_id=message_id,
-                wait=wait,
-            )
+            writes.append(AttemptWrite(
+                _attempt_record(delivery_id, result), stages, update,
+                message_status if final else None, result.verdict if final else None,
+            ))
+        return writes
 
     def _finished(
         self, channel: Channel, destination: Destination, message_id: str, status: Status,

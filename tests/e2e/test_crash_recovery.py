@@ -20,9 +20,12 @@ pytestmark = pytest.mark.slow
 POSTGRES_URL = os.environ.get("HISBRIDGE_TEST_DATABASE_URL")
 
 
-async def send_burst(url: str, count: int, *, concurrency: int, prefix: str) -> list[str]:
-    """Post async uploads; return the upload numbers the daemon acknowledged (202)."""
-    acknowledged: list[str] = []
+async def send_burst(
+    url: str, count: int, *, concurrency: int, prefix: str, acknowledged: list[str] | None = None
+) -> list[str]:
+    """Post async uploads; return the upload numbers the daemon acknowledged (202), also
+    appended to `acknowledged` as they come so a test can watch the burst."""
+    acknowledged = [] if acknowledged is None else acknowledged
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(count):
         queue.put_nowait(n)
@@ -56,12 +59,14 @@ async def wait_for_all(upstream: Upstream, expected: set[str], seconds: float) -
 
 async def test_sigkill_mid_burst_loses_no_accepted_message(tmp_path: Path) -> None:
     async with Upstream() as upstream:
-        upstream.set_mode("slow", delay=0.02)
+        upstream.set_mode("slow", delay=0.2)  # deliveries lag behind acceptance
         conf = write_conf(tmp_path, upstream.url, api_port=free_port())
         daemon = DaemonProcess(conf, conf_port(conf))
         await daemon.start()
-        burst = asyncio.create_task(send_burst(daemon.url, 3000, concurrency=8, prefix="K"))
-        while len(upstream.received) < 20:
+        progress: list[str] = []
+        burst = asyncio.create_task(send_burst(daemon.url, 3000, concurrency=8, prefix="K", acknowledged=progress))
+        while len(upstream.received) < 5 or len(progress) < len(delivered(upstream)) + 20:
+            assert not burst.done(), "the burst ended before the daemon was killed"
             await asyncio.sleep(0.01)
         daemon.kill()
         acknowledged = await burst

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import Scope
 
 from engine.api.auth import ANY_ROLE, OPERATOR_ONLY, BearerAuth, CallerEndpoint, TokenTable, guarded
 from engine.api.responses import http_exception, shielded, unexpected_exception
@@ -67,7 +68,7 @@ def create_app(engine: Engine, *, tokens: list[tuple[str, str, str]]) -> Starlet
     plugin_routes = _plugin_routes(engine)
     if plugin_routes:
         routes.append(
-            Mount(API_PREFIX, routes=plugin_routes, middleware=[Middleware(BearerAuth, tokens=table)])
+            PluginMount(API_PREFIX, routes=plugin_routes, middleware=[Middleware(BearerAuth, tokens=table)])
         )
     app = Starlette(
         routes=routes,
@@ -75,6 +76,26 @@ def create_app(engine: Engine, *, tokens: list[tuple[str, str, str]]) -> Starlet
     )
     app.state.engine = engine
     return app
+
+
+class PluginMount(Mount):
+    """A mount that claims a path only when one of its routes does. A plain Mount claims
+    every path under its prefix, so a wrong method on a core route would be answered by
+    the mount (401, then 404) instead of 405, and an unknown path would ask for a token."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is Match.NONE:
+            return match, child_scope
+        inner_scope = {**scope, **child_scope}
+        best = Match.NONE
+        for route in self.routes:
+            inner, _ = route.matches(inner_scope)
+            if inner is Match.FULL:
+                return Match.FULL, child_scope
+            if inner is Match.PARTIAL:
+                best = Match.PARTIAL
+        return best, child_scope if best is not Match.NONE else {}
 
 
 def _plugin_routes(engine: Engine) -> list[BaseRoute]:

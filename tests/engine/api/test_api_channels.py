@@ -186,11 +186,19 @@ async def test_plugin_routes_are_mounted_with_the_same_auth(api: Api) -> None:
     assert refused.headers["www-authenticate"] == "Bearer"
 
 
-async def test_unknown_route_is_a_json_404(api: Api) -> None:
-    response = await api.client.get("/nothing-here")
+async def test_unknown_route_is_a_json_404_even_beside_plugin_routes(api: Api) -> None:
+    for path in ("/nothing-here", "/api/v1/nothing-here"):
+        response = await api.client.get(path)
 
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_wrong_method_is_a_json_405_even_beside_plugin_routes(api: Api) -> None:
+    response = await api.get("/api/v1/channels/echo", token=HIS_TOKEN)
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 async def test_concurrent_callers_each_get_their_own_reply(api: Api) -> None:

@@ -159,6 +159,31 @@ async def test_a_reversal_lost_on_the_network_is_tried_again(adapter: YibaoAdapt
     assert [r.detail["attempt"] for r in wire.records[1:]] == [1, 2]
 
 
+async def test_a_reversal_refused_for_sign_in_signs_in_again(adapter: YibaoAdapter, centre: SimulatorServer) -> None:
+    psn_no, area, mdtrt_id = await open_visit(adapter)
+    centre.simulator.inject(Fault("drop", infno="2207"))
+    centre.simulator.inject(Fault("sign_in_invalid", infno="2601"))
+    wire = Wire()
+    request = adapter.transform(Payload.from_json({"infno": "2207", "input": settle_input(psn_no, mdtrt_id),
+                                                   "insuplc_admdvs": area}))
+    with pytest.raises(SettlementReversed) as caught:
+        await adapter.send(request, wire)
+    assert caught.value.detail["reversal"] == "reversed"
+    assert steps(wire) == ["call", "reversal", "sign_in", "reversal"]
+    assert [s.status for s in centre.simulator.state.settlements.values()] == ["reversed"]
+
+
+async def test_a_gateway_5xx_on_a_settlement_is_treated_as_unknown_and_reversed(
+    adapter: YibaoAdapter, centre: SimulatorServer
+) -> None:
+    psn_no, area, mdtrt_id = await open_visit(adapter)
+    centre.simulator.inject(Fault("http_status", infno="2207", status=502))
+    with pytest.raises(SettlementReversed) as caught:
+        await call(adapter, "2207", settle_input(psn_no, mdtrt_id), insuplc_admdvs=area)
+    assert caught.value.detail["reversal"] == "nothing_to_reverse"
+    assert not centre.simulator.state.settlements
+
+
 async def test_a_lost_query_is_not_reversed(adapter: YibaoAdapter, centre: SimulatorServer) -> None:
     await call(adapter, "1101", PERSON_QUERY)
     centre.simulator.inject(Fault("drop", infno="1101"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 
@@ -11,6 +12,7 @@ from engine.errors import InputError, OutcomeUnknownError, PermanentError, Trans
 from engine.message import Payload
 from plugins.yibao.adapter import YibaoAdapter
 from plugins.yibao.response import CentreRejected
+from plugins.yibao.session import SignInSessions
 from plugins.yibao.settlement import SettlementReversed, SettlementUnresolved
 from plugins.yibao.simulator import Fault, SimulatorServer
 from tests.plugins.yibao.yibao_calls import FAKE_CERT_NO, call, steps
@@ -45,6 +47,19 @@ async def test_sign_in_happens_once_and_is_reused(adapter: YibaoAdapter, centre:
     sent = wire.records[1].sent
     assert sent is not None and sent.json()["sign_no"] == adapter.sessions.current(adapter.default_operator).sign_no
     assert set(sent.headers) >= {"x-tif-paasid", "x-tif-timestamp", "x-tif-nonce", "x-tif-signature"}
+
+
+async def test_a_new_day_needs_a_new_sign_in(adapter: YibaoAdapter, centre: SimulatorServer) -> None:
+    today = [datetime(2026, 11, 1, 23, 59, 0)]
+    adapter.sessions = SignInSessions(adapter.centre, mac="00-00-00-00-00-00", ip="127.0.0.1", clock=lambda: today[0])
+    await call(adapter, "1101", PERSON_QUERY)
+    first = adapter.sessions.current(adapter.default_operator)
+    today[0] = datetime(2026, 11, 2, 0, 0, 1)
+    assert adapter.sessions.current(adapter.default_operator) is None
+    _, wire = await call(adapter, "1101", PERSON_QUERY)
+    assert steps(wire) == ["sign_in", "call"]
+    assert adapter.sessions.current(adapter.default_operator).sign_no != first.sign_no
+    assert centre.simulator.state.calls.count("9001") == 2
 
 
 async def test_each_operator_signs_in_for_themselves(adapter: YibaoAdapter, centre: SimulatorServer) -> None:

@@ -2,8 +2,10 @@
 
 Three processes, as in production: the upstream simulator, the daemon (`hisbridge run` on a
 fresh SQLite store) and this load generator, which uses one aiohttp client for both paths so
-the difference is the engine. Prints requests/s and p50/p99 at 1 and 16 concurrent callers,
-then the answer time while the destination's breaker is open (suspended by the operator).
+the difference is the engine. Prints requests/s and p50/p99 at 1 and 16 concurrent callers
+for a destination declared safe to repeat (written after the call, nobody waits for the disk)
+and one that is not (committed before the request leaves), then the answer time while the
+breaker is open (suspended by the operator).
 
     python bench/engine_throughput.py [--requests 3000]
 """
@@ -74,10 +76,13 @@ def write_conf(root: Path, upstream: str, port: int) -> Path:
         "api": {"port": port, "tokens": [{"name": "bench", "role": "operator", "token": {"$env": "BENCH_TOKEN"}}]},
         "logging": {"level": "warning"},
     }))
-    (conf / "channels" / "settle.yaml").write_text(yaml.safe_dump({
-        "destinations": [{"name": "centre", "adapter": "http_json", "delivery": "sync",
-                          "config": {"url": f"{upstream}/settle", "timeout": 10}}],
-    }))
+    for channel, idempotent in (("query", True), ("settle", False)):
+        (conf / "channels" / f"{channel}.yaml").write_text(yaml.safe_dump({
+            "destinations": [{"name": f"{channel}_centre", "adapter": "http_json", "delivery": "sync",
+                              "breaker": {"key": "centre"},
+                              "config": {"url": f"{upstream}/{channel}", "timeout": 10,
+                                         "idempotent": idempotent}}],
+        }))
     return conf
 
 
@@ -110,7 +115,8 @@ async def main(requests: int, port: int) -> None:
             for concurrency in (1, 16):
                 for name, url, headers in (
                     ("direct to upstream", f"{upstream_url}/settle", {"Content-Type": "application/json"}),
-                    ("through the engine", f"{engine_url}/api/v1/channels/settle", auth),
+                    ("engine, repeatable", f"{engine_url}/api/v1/channels/query", auth),
+                    ("engine, not repeatable", f"{engine_url}/api/v1/channels/settle", auth),
                 ):
                     await load(url, requests=min(300, requests), concurrency=concurrency, headers=headers)  # warm-up
                     rows.append((name, concurrency, await load(url, requests=requests, concurrency=concurrency,
@@ -126,14 +132,15 @@ async def main(requests: int, port: int) -> None:
             daemon.wait(30)
             upstream.terminate()
             upstream.wait(10)
-    print(f"{'path':<22}{'callers':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}  statuses")
+    print(f"{'path':<24}{'callers':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}  statuses")
     for name, concurrency, figures in rows:
-        print(f"{name:<22}{concurrency:>8}{figures['rps']:>10.0f}{figures['p50']:>9.2f}{figures['p99']:>9.2f}  "
+        print(f"{name:<24}{concurrency:>8}{figures['rps']:>10.0f}{figures['p50']:>9.2f}{figures['p99']:>9.2f}  "
               f"{figures['statuses']}")
     by_key = {(name, c): f for name, c, f in rows}
     for concurrency in (1, 16):
-        added = by_key[("through the engine", concurrency)]["p50"] - by_key[("direct to upstream", concurrency)]["p50"]
-        print(f"engine adds {added:.2f} ms at p50 with {concurrency} caller(s)")
+        for path in ("engine, repeatable", "engine, not repeatable"):
+            added = by_key[(path, concurrency)]["p50"] - by_key[("direct to upstream", concurrency)]["p50"]
+            print(f"{path}: adds {added:.2f} ms at p50 with {concurrency} caller(s)")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,17 @@ class RecordCall:
         self.attempts = attempts
 
     def __call__(self, connection: sa.Connection) -> None:
-        delivery_id = self.create(connection)[self.destination]
-        RecordAttempt.run_together(connection, [_for_delivery(a, delivery_id) for a in self.attempts])
+        self.run_together(connection, [self])
+
+    @staticmethod
+    def run_together(connection: sa.Connection, calls: list[RecordCall]) -> list[None]:
+        """Consecutive calls in a group: one multi-row statement per table for all of them."""
+        ids = CreateMessage.run_together(connection, [call.create for call in calls])
+        RecordAttempt.run_together(connection, [
+            _for_delivery(attempt, delivery_ids[call.destination])
+            for call, delivery_ids in zip(calls, ids, strict=True) for attempt in call.attempts
+        ])
+        return [None for _ in calls]
 
 
 def _for_delivery(record: RecordAttempt, delivery_id: int) -> RecordAttempt:

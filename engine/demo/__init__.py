@@ -1,0 +1,1 @@
+"""The demo: a simulated upstream and the scenario `hisbridge demo` runs."""

@@ -14,6 +14,7 @@ import io
 import json
 import sys
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -23,9 +24,12 @@ from engine.errors import ConfigError
 from engine.transports.http import HttpClients
 from plugins.yibao.adapter import YibaoAdapter
 from plugins.yibao.reconcile import (
+    LedgerRow,
     Reconciler,
     ReconcileReport,
     SettlementRecord,
+    ledger_differences,
+    read_his_ledger,
     records_from_calls,
 )
 from plugins.yibao.reconcile.model import CANCELLING, SETTLING
@@ -48,21 +52,25 @@ def yibao_group() -> None:
 @click.option("--insutype", help="only this insurance type, e.g. 310")
 @click.option("--clr-type", "clr_type", help="only this clearing type, e.g. 11")
 @click.option("--destination", help="the yibao destination to use when several are configured")
+@click.option("--his-ledger", "his_ledger", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="CSV export of the HIS ledger (columns setl_id, medfee_sumamt, status) to compare too")
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
 @click.pass_obj
 def reconcile(
     obj: CliContext, begin: datetime, end: datetime | None, insutype: str | None, clr_type: str | None,
-    destination: str | None, output_format: str,
+    destination: str | None, his_ledger: Path | None, output_format: str,
 ) -> None:
     """Reconcile settlements with the centre: totals (3201), then details (3202) where they differ."""
-    report = asyncio.run(_reconcile(obj, begin.date(), (end or begin).date(), insutype, clr_type, destination))
+    his = read_his_ledger(his_ledger) if his_ledger is not None else None
+    report = asyncio.run(_reconcile(obj, begin.date(), (end or begin).date(), insutype, clr_type, destination, his))
     click.echo({"table": render_table, "csv": render_csv, "json": render_json}[output_format](report), nl=False)
     sys.exit(0 if report.balanced else 1)
 
 
 async def _reconcile(
-    obj: CliContext, begin: date, end: date, insutype: str | None, clr_type: str | None, wanted: str | None
+    obj: CliContext, begin: date, end: date, insutype: str | None, clr_type: str | None, wanted: str | None,
+    his: dict[str, LedgerRow] | None,
 ) -> ReconcileReport:
     channel, destination = _yibao_destination(obj, wanted)
     clients = HttpClients()
@@ -72,7 +80,11 @@ async def _reconcile(
     try:
         records = await settlements_from_store(store, channel, begin, end)
         reconciler = Reconciler(adapter.centre, adapter.sessions, adapter.default_operator)
-        return await reconciler.run(records, begin, end, insutype=insutype, clr_type=clr_type)
+        report = await reconciler.run(records, begin, end, insutype=insutype, clr_type=clr_type)
+        if his is not None:
+            in_period = {k: r for k, r in records.items() if begin <= r.setl_date <= end}
+            report.his_differences = ledger_differences(his, in_period, report.centre_revoked)
+        return report
     finally:
         await adapter.aclose()
         await clients.aclose()
@@ -119,15 +131,24 @@ KIND_LABELS = {
     "local_only": "engine has it, centre does not",
     "centre_revoked": "centre revoked, still settled locally",
     "amount_differs": "amounts differ",
+    "his_counts_revoked": "HIS still counts a revoked settlement",
+    "his_only": "HIS counts it, engine never settled it",
+    "his_missing": "settled, HIS does not count it",
+    "his_amount_differs": "HIS amount differs",
 }
 
 
 def _rows(report: ReconcileReport) -> list[dict[str, str]]:
-    return [
+    rows = [
         {"insutype": g.key[0], "clr_type": g.key[1], "setl_optins": g.key[2], "kind": d.kind.value,
          "setl_id": d.setl_id, "mdtrt_id": d.mdtrt_id, "psn_no": d.psn_no, "note": d.note}
         for g in report.groups for d in g.differences
     ]
+    for d in report.his_differences:
+        key = (d.local.insutype, d.local.clr_type, d.local.setl_optins) if d.local else ("", "", "")
+        rows.append({"insutype": key[0], "clr_type": key[1], "setl_optins": key[2], "kind": d.kind.value,
+                     "setl_id": d.setl_id, "mdtrt_id": d.mdtrt_id, "psn_no": d.psn_no, "note": d.note})
+    return rows
 
 
 def render_table(report: ReconcileReport) -> str:
@@ -143,6 +164,10 @@ def render_table(report: ReconcileReport) -> str:
         for difference in group.differences:
             out.write(f"    {difference.setl_id:<12} {KIND_LABELS[difference.kind.value]:<40} "
                       f"mdtrt_id {difference.mdtrt_id} {difference.note}\n")
+    if report.his_differences:
+        out.write(f"  HIS ledger: {len(report.his_differences)} difference(s)\n")
+        for difference in report.his_differences:
+            out.write(f"    {difference.setl_id:<12} {KIND_LABELS[difference.kind.value]:<40} {difference.note}\n")
     return out.getvalue()
 
 

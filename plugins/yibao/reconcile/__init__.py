@@ -1,5 +1,6 @@
 """Reconciliation (对账): totals (3201) and details (9101 → 3202 → 9102) against the engine's log."""
 
+from plugins.yibao.reconcile.ledger import LedgerRow, ledger_differences, read_his_ledger
 from plugins.yibao.reconcile.model import (
     Difference,
     DifferenceKind,
@@ -19,6 +20,7 @@ __all__ = [
     "Difference",
     "DifferenceKind",
     "GroupResult",
+    "LedgerRow",
     "ReconcileReport",
     "Reconciler",
     "ResultRow",
@@ -27,7 +29,9 @@ __all__ = [
     "detail_file",
     "differences",
     "group_totals",
+    "ledger_differences",
     "parse_result_file",
+    "read_his_ledger",
     "records_from_calls",
     "totals_of",
 ]

@@ -161,6 +161,10 @@ class DifferenceKind(StrEnum):
     LOCAL_ONLY = "local_only"  # the engine has it, the centre does not
     CENTRE_REVOKED = "centre_revoked"  # revoked at the centre, still settled locally
     AMOUNT_DIFFERS = "amount_differs"
+    HIS_COUNTS_REVOKED = "his_counts_revoked"  # HIS still counts a settlement revoked or cancelled
+    HIS_ONLY = "his_only"  # in the HIS ledger, never settled through the engine
+    HIS_MISSING = "his_missing"  # settled, but not (or no longer) in the HIS ledger
+    HIS_AMOUNT_DIFFERS = "his_amount_differs"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from plugins.yibao.envelope import Operator
 from plugins.yibao.reconcile.model import (
     Difference,
     GroupKey,
+    ResultRow,
     SettlementRecord,
     Totals,
     detail_file,
@@ -35,6 +36,7 @@ class GroupResult:
     balanced: bool
     centre_says: str
     differences: list[Difference] = field(default_factory=list)
+    centre_rows: list[ResultRow] = field(default_factory=list)
 
 
 @dataclass
@@ -43,9 +45,16 @@ class ReconcileReport:
     end: date
     groups: list[GroupResult]
 
+    his_differences: list[Difference] = field(default_factory=list)
+
     @property
     def balanced(self) -> bool:
-        return all(group.balanced for group in self.groups)
+        return all(group.balanced for group in self.groups) and not self.his_differences
+
+    @property
+    def centre_revoked(self) -> set[str]:
+        """Settlements the centre's result files mark as revoked or cancelled."""
+        return {row.setl_id for group in self.groups for row in group.centre_rows if row.refd_setl_flag == "1"}
 
 
 class Reconciler:
@@ -104,7 +113,8 @@ class Reconciler:
         fileinfo = details.output["fileinfo"]
         downloaded = await self._call("9102", {"fsDownloadIn": {
             "file_qury_no": fileinfo["file_qury_no"], "filename": fileinfo["filename"], "fixmedins_code": code}})
-        result.differences = differences(in_group, parse_result_file(downloaded.file or b""))
+        result.centre_rows = parse_result_file(downloaded.file or b"")
+        result.differences = differences(in_group, result.centre_rows)
         return result
 
     async def _call(self, infno: str, input: dict[str, Any]) -> CentreReply:

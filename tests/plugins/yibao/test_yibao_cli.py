@@ -93,6 +93,13 @@ async def test_reconcile_finds_what_the_centre_revoked(
     assert as_csv.output.splitlines()[0].startswith("insutype,clr_type,setl_optins,kind,setl_id")
     assert f"centre_revoked,{setl_ids[0]}" in as_csv.output
 
+    ledger = tmp_path / "his_ledger.csv"
+    ledger.write_text("setl_id,medfee_sumamt,status\n"
+                      f"{setl_ids[0]},80.00,settled\n{setl_ids[1]},81.00,settled\n{setl_ids[2]},82.00,cancelled\n")
+    with_his = await asyncio.to_thread(reconcile, conf, "--date", day, "--format", "json", "--his-ledger", str(ledger))
+    kinds = [(d["kind"], d["setl_id"]) for d in json.loads(with_his.output)["differences"]]
+    assert kinds == [("centre_revoked", setl_ids[0]), ("his_counts_revoked", setl_ids[0])]
+
 
 def test_reconcile_needs_a_yibao_destination(tmp_path: Path) -> None:
     conf = tmp_path / "conf"

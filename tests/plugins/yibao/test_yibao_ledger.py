@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ConfigError
-from plugins.yibao.reconcile import DifferenceKind, SettlementRecord, ledger_differences, read_his_ledger
+from plugins.yibao.reconcile import (
+    DifferenceKind,
+    SettlementRecord,
+    ledger_differences,
+    read_his_ledger,
+)
 
 
 def record(setl_id: str, amount: str = "100.00", *, cancelled: bool = False) -> SettlementRecord:

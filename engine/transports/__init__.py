@@ -11,15 +11,19 @@ protocol, decoding, redirects, config, request, http_status), `exception` (the o
 class name) and `request_left`. The decision table names every exception class httpx
 exports; a test fails when an httpx upgrade adds one without a decision here. A class
 outside the table still becomes an engine error through its nearest listed base.
-SOAP (zeep) gets its own table beside this one, caught in the same context manager.
+SOAP (zeep) gets its own table beside this one (`zeep_decisions`), caught in the same
+context manager; a SOAP fault is a `PermanentError` with condition `soap_fault`, its
+`faultcode` and `faultstring`.
 """
 
 from __future__ import annotations
 
 import ssl
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 
 import httpx
 
@@ -102,6 +106,10 @@ def translate_errors() -> Iterator[None]:
         raise _status_error(exc) from exc
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise translate(exc) from exc
+    except Exception as exc:
+        if not _is_zeep_error(exc):
+            raise
+        raise translate_zeep(exc) from exc
 
 
 def translate(exc: Exception) -> AdapterError:
@@ -170,3 +178,114 @@ def _host(exc: Exception) -> str | None:
     except RuntimeError:  # httpx raises when the exception carries no request
         return None
     return request.url.host if request is not None else None
+
+
+# --- SOAP (zeep) --------------------------------------------------------------------------
+# zeep is imported only by code that speaks SOAP (engine.transports.soap); until then no
+# zeep exception can exist, so this module never pays for importing it.
+
+SOAP_FAULT = "soap_fault"
+
+
+@cache
+def zeep_decisions() -> dict[type[Exception], Decision]:
+    """Decision per zeep exception class; `TransportError` is decided by its status too."""
+    from zeep import exceptions as zx
+
+    answered_badly = Decision(PermanentError, "malformed_xml", True)
+    wsdl = Decision(PermanentError, "wsdl", False)
+    return {
+        # The service answered with a SOAP fault: it refused the request.
+        zx.Fault: Decision(PermanentError, SOAP_FAULT, True),
+        zx.TransportError: Decision(PermanentError, "malformed_xml", True),
+        # The answer (or a fetched WSDL) is not XML, or is XML the engine will not read.
+        zx.XMLSyntaxError: answered_badly,
+        zx.DTDForbidden: answered_badly,
+        zx.EntitiesForbidden: answered_badly,
+        zx.ExternalReferenceForbidden: answered_badly,
+        # The reply does not fit the WSDL's types (strict parsing).
+        zx.UnexpectedElementError: Decision(PermanentError, "unexpected_element", True),
+        zx.SignatureVerificationFailed: Decision(PermanentError, "signature", True),
+        # The WSDL cannot be used: nothing was sent.
+        zx.XMLParseError: wsdl,
+        zx.WsdlSyntaxError: wsdl,
+        zx.NamespaceError: wsdl,
+        zx.LookupError: wsdl,
+        zx.IncompleteOperation: wsdl,
+        # The arguments do not fit the operation's input types: nothing was sent.
+        zx.ValidationError: Decision(PermanentError, "soap_request", False),
+        zx.IncompleteMessage: Decision(PermanentError, "soap_request", False),
+        # Generic base: reached only by classes zeep adds later.
+        zx.Error: Decision(PermanentError, "soap", True),
+    }
+
+
+@cache
+def zeep_not_translated() -> frozenset[type[Exception]]:
+    from zeep import exceptions as zx
+
+    return frozenset({zx.ZeepWarning})  # a warning category, never raised as an error
+
+
+def translate_zeep(
+    exc: Exception, *, request_left: bool | None = None, status_code: int | None = None
+) -> AdapterError:
+    """The engine error for one zeep exception. `request_left` overrides the class's usual
+    answer when the caller knows it (a LookupError can come from building or from reading);
+    `status_code` is the HTTP status of the answer zeep was reading, when there was one."""
+    from zeep import exceptions as zx
+
+    if isinstance(exc, zx.TransportError) and not _is_success(exc.status_code):
+        excerpt = _text_excerpt(exc.content)
+        return status_error(exc.status_code, excerpt=excerpt, exception=type(exc).__name__)
+    if isinstance(exc, zx.Fault) and exc.code is None and not _is_success(status_code):
+        # zeep's "Unknown fault": an error status whose body is XML but no SOAP fault
+        # (an HTML error page that happens to be well-formed). The status says more.
+        assert status_code is not None
+        excerpt = _text_excerpt(exc.detail)
+        return status_error(status_code, excerpt=excerpt, exception=type(exc).__name__)
+    decision = _decide_zeep(type(exc))
+    detail: dict[str, object] = {
+        "condition": decision.condition,
+        "exception": type(exc).__name__,
+        "request_left": decision.request_left if request_left is None else request_left,
+    }
+    if isinstance(exc, zx.Fault):
+        detail["faultcode"] = _fault_code(exc.code)
+        detail["faultstring"] = exc.message or ""
+        if exc.actor:
+            detail["faultactor"] = exc.actor
+        return decision.error(f"{SOAP_FAULT}: {exc.message or 'no faultstring'}", detail=detail)
+    if isinstance(exc, zx.TransportError) and exc.content:
+        detail["body_excerpt"] = _text_excerpt(exc.content)
+    return decision.error(f"{decision.condition}: {describe(exc)}", detail=detail)
+
+
+def _decide_zeep(exc_type: type[Exception]) -> Decision:
+    decisions = zeep_decisions()
+    for cls in exc_type.__mro__:
+        decision = decisions.get(cls)
+        if decision is not None:
+            return decision
+    raise LookupError(f"{exc_type.__name__} is not a zeep error")
+
+
+def _is_zeep_error(exc: Exception) -> bool:
+    exceptions = sys.modules.get("zeep.exceptions")
+    return exceptions is not None and isinstance(exc, exceptions.Error)
+
+
+def _is_success(status: int | None) -> bool:
+    return status is None or status == 0 or 200 <= status < 300
+
+
+def _fault_code(code: object) -> str:
+    """`soap:Server` or `{namespace}Server` → `Server`: the prefix is the service's choice."""
+    text = str(code or "").rsplit("}", 1)[-1]
+    return text.rsplit(":", 1)[-1]
+
+
+def _text_excerpt(content: object, limit: int = 500) -> str:
+    if isinstance(content, bytes):
+        return content[:limit].decode("utf-8", errors="replace")
+    return str(content or "")[:limit]

@@ -1,0 +1,161 @@
+"""The e_invoice channel inside a real daemon: HIS posts, gets 202, the outbox issues the
+invoice against the simulated platform, and the stored reply holds the invoice number."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from engine.daemon import Daemon
+from plugins.e_invoice.simulator import Fault, PlatformServer, PlatformSimulator
+from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, his, operator, running_daemon
+from tests.plugins.e_invoice.invoices import APP_KEY, APPID, KEY_ENV, adapter_config, outpatient
+
+CHANNEL = "einvoice"
+SETTLE_SECONDS = 20.0  # an upper bound for waits, never an assertion on speed
+
+
+def write_conf(root: Path, platform_base_url: str) -> Path:
+    conf = root / "conf"
+    (conf / "channels").mkdir(parents=True)
+    daemon = {
+        "store": {"url": f"sqlite:///{root / 'hisbridge.db'}"},
+        "api": {"host": "127.0.0.1", "port": 0, "tokens": [
+            {"name": "his", "role": "his", "token": {"$env": "E2E_HIS_TOKEN"}},
+            {"name": "operator", "role": "operator", "token": {"$env": "E2E_OPERATOR_TOKEN"}},
+        ]},
+        "outbox": {"poll_interval": 0.05, "lease_seconds": 5},
+    }
+    channel = {"destinations": [{
+        "name": "fiscal", "adapter": "e_invoice",
+        "breaker": {"fail_max": 3, "reset_timeout": 0.3},
+        "retry": {"attempts": 2, "initial_backoff": 0.05},
+        "outbox": {"initial_backoff": 0.05, "max_backoff": 0.3},
+        "config": adapter_config(platform_base_url, timeout=2.0),
+    }]}
+    (conf / "hisbridge.yaml").write_text(yaml.safe_dump(daemon))
+    (conf / "channels" / f"{CHANNEL}.yaml").write_text(yaml.safe_dump(channel, allow_unicode=True))
+    return conf
+
+
+@pytest.fixture(autouse=True)
+def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("E2E_HIS_TOKEN", HIS_TOKEN)
+    monkeypatch.setenv("E2E_OPERATOR_TOKEN", OPERATOR_TOKEN)
+    monkeypatch.setenv(KEY_ENV, APP_KEY)
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path, platform: PlatformServer) -> AsyncIterator[Daemon]:
+    async with running_daemon(write_conf(tmp_path, platform.base_url)) as running:
+        yield running
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        yield http
+
+
+async def post_invoice(client: httpx.AsyncClient, daemon: Daemon, call: dict[str, Any]) -> httpx.Response:
+    return await client.post(f"{daemon.url}/api/v1/channels/{CHANNEL}", json=call, headers=his())
+
+
+async def final_status(client: httpx.AsyncClient, daemon: Daemon, message_id: str) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_SECONDS
+    while True:
+        view: dict[str, Any] = (await client.get(f"{daemon.url}/api/v1/messages/{message_id}", headers=his())).json()
+        if view["status"] not in ("received", "queued") or loop.time() > deadline:
+            return view
+        await asyncio.sleep(0.05)
+
+
+async def reply_stage(client: httpx.AsyncClient, daemon: Daemon, message_id: str) -> dict[str, Any]:
+    stages = (await client.get(f"{daemon.url}/api/v1/messages/{message_id}/stages", headers=operator())).json()
+    replies = [s for s in stages["stages"] if s["name"] == "response_transformed"]
+    assert len(replies) == 1
+    return dict(json.loads(replies[0]["body"]))
+
+
+async def test_an_invoice_is_accepted_then_issued_by_the_outbox(
+    daemon: Daemon, client: httpx.AsyncClient, platform: PlatformServer
+) -> None:
+    accepted = await post_invoice(client, daemon, outpatient())
+    assert accepted.status_code == 202
+    message_id = accepted.json()["message_id"]
+    view = await final_status(client, daemon, message_id)
+    assert view["status"] == "sent" and view["business_keys"]["bus_no"] == "MZ202611220001"
+    reply = await reply_stage(client, daemon, message_id)
+    bill = platform.simulator.state.bills["MZ202611220001"]
+    assert (reply["billNo"], reply["random"], reply["resolved_by"]) == (bill.bill_no, bill.random, "issued")
+
+
+async def test_bad_amounts_are_refused_naming_the_field_and_nothing_is_sent(
+    daemon: Daemon, client: httpx.AsyncClient, platform: PlatformServer
+) -> None:
+    call = outpatient()
+    call["data"]["payChannelDetail"][0]["payChannelValue"] = "99.99"
+    refused = await post_invoice(client, daemon, call)
+    assert refused.status_code == 422
+    body = refused.json()["error"]
+    assert body["party"] == "his" and body["field"] == "data.payChannelDetail"
+    assert platform.simulator.state.calls == []
+
+
+async def test_a_dropped_answer_is_resolved_by_lookup_and_issued_once(
+    daemon: Daemon, client: httpx.AsyncClient, platform: PlatformServer
+) -> None:
+    platform.simulator.inject(Fault("drop", method="invoiceEBillOutpatient"))
+    platform.simulator.inject(Fault("drop", method="getBillByBusDate"))  # the first lookup is lost too
+    accepted = await post_invoice(client, daemon, outpatient())
+    view = await final_status(client, daemon, accepted.json()["message_id"])
+    assert view["status"] == "sent"
+    reply = await reply_stage(client, daemon, view["id"])
+    assert reply["resolved_by"] == "lookup"
+    assert platform.simulator.state.issued_count == 1
+    assert platform.simulator.state.calls.count("invoiceEBillOutpatient") == 1
+
+
+async def test_a_bad_answer_signature_is_dead_and_blamed_on_the_platform(
+    daemon: Daemon, client: httpx.AsyncClient, platform: PlatformServer
+) -> None:
+    platform.simulator.inject(Fault("bad_signature", method="invoiceEBillOutpatient"))
+    accepted = await post_invoice(client, daemon, outpatient())
+    view = await final_status(client, daemon, accepted.json()["message_id"])
+    assert view["status"] == "dead"
+    assert (view["party"], view["rule_id"]) == ("third_party", "e_invoice.third_party.bad_signature")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_invoices_accepted_during_an_outage_are_issued_once_after_recovery(
+    tmp_path: Path, client: httpx.AsyncClient
+) -> None:
+    port = free_port()
+    simulator = PlatformSimulator(appid=APPID, key=APP_KEY)
+    server = PlatformServer(simulator, port=port)
+    count = 100
+    async with running_daemon(write_conf(tmp_path, server.base_url)) as daemon:
+        answers = await asyncio.gather(*(
+            post_invoice(client, daemon, outpatient(f"MZ{n:05d}")) for n in range(count)
+        ))
+        assert [a.status_code for a in answers] == [202] * count
+        async with server:
+            ids = [a.json()["message_id"] for a in answers]
+            views = [await final_status(client, daemon, message_id) for message_id in ids]
+        assert {v["status"] for v in views} == {"sent"}
+    assert simulator.state.issued_count == count
+    assert sorted(simulator.state.bills) == [f"MZ{n:05d}" for n in range(count)]

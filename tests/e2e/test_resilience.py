@@ -151,4 +151,4 @@ async def test_backlog_drains_as_soon_as_the_breaker_closes(
         await wait_until(lambda: daemon.engine.breakers.get("platform").state == "open")
 
         upstream.set_mode("normal")
-        await wait_until(lambda: len(upstream.accepted_bodies()) == 6, 10)
+        await wait_until(lambda: len(upstream.accepted_bodies()) == 6, 20)  # backoff alone would take 60 s

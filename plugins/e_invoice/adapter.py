@@ -57,6 +57,12 @@ class EInvoiceConfig(AdapterConfig):
     timeout: float = Field(15.0, gt=0, description="seconds to wait for the platform's answer")
     verify: bool | str = Field(True, description="TLS verification: true, false or a CA bundle path")
     lookup_page_size: int = Field(100, ge=1, le=1000, description="bills per page when looking a busNo up")
+    callback_url: str | None = Field(
+        None, pattern=r"^https?://", description="HIS URL told (POST JSON) when an async invoice is finished",
+        examples=["http://his.local/api/einvoice/notify"],
+    )
+    callback_token: SecretRef | None = Field(None, description="sent as `Authorization: Bearer` to callback_url")
+    callback_attempts: int = Field(3, ge=1, le=10, description="tries per callback before giving up (HIS can poll)")
 
     _base_dir: Path | None = PrivateAttr(None)
 

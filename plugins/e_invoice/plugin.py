@@ -1,8 +1,10 @@
-"""The e_invoice plugin's hooks: its adapter and its 故障责任清单 (rules.yaml)."""
+"""The e_invoice plugin's hooks: its adapter, its 故障责任清单 (rules.yaml), the HIS polling
+route, and the callback notifier registered at start-up when a destination configures one."""
 
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -11,6 +13,12 @@ from engine.adapters.base import Adapter
 from engine.attribution.loader import parse_rules
 from engine.attribution.rules import FaultRule
 from plugins.e_invoice.adapter import EInvoiceAdapter
+from plugins.e_invoice.callbacks import InvoiceCallbacks
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from engine.runtime import Engine
 
 
 def fault_rules() -> list[FaultRule]:
@@ -27,3 +35,17 @@ def hisbridge_register_adapters() -> list[type[Adapter]]:
 @hookimpl
 def hisbridge_register_fault_rules() -> list[FaultRule]:
     return fault_rules()
+
+
+@hookimpl
+def hisbridge_register_routes(engine: Engine) -> list[BaseRoute]:
+    from plugins.e_invoice.routes import e_invoice_routes  # lazily: only the API needs it
+
+    return e_invoice_routes(engine)
+
+
+@hookimpl
+def hisbridge_startup(engine: Engine) -> None:
+    callbacks = InvoiceCallbacks.for_engine(engine)
+    if callbacks is not None:
+        engine.pm.register(callbacks, name="e_invoice.callbacks")

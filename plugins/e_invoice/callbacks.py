@@ -1,0 +1,101 @@
+"""Tell HIS when an invoice message is finished, by POSTing to a configured callback URL.
+
+The observer hook `hisbridge_message_finished` carries no payload, so the notifier reads the
+stored reply (`invoice_view`) and posts that. It is best effort: a callback that fails after
+`callback_attempts` tries is logged, and HIS can still poll; the daemon stopping drops
+callbacks not yet made. A durable callback needs a contract change (see the plugin notes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import structlog
+
+from engine import hookimpl
+from engine.config.secrets import resolve
+from engine.errors import AdapterError
+from engine.message import Delivery
+from engine.transports import translate_errors
+from plugins.e_invoice.adapter import EInvoiceConfig
+from plugins.e_invoice.results import ADAPTER_NAME, invoice_view
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+log = structlog.get_logger(__name__)
+
+CALLBACK_BACKOFF_SECONDS = 0.5
+
+
+class CallbackTarget:
+    def __init__(self, config: EInvoiceConfig) -> None:
+        assert config.callback_url is not None
+        self.url = config.callback_url
+        self.attempts = config.callback_attempts
+        self.timeout = config.timeout
+        self.headers = {}
+        if config.callback_token is not None:
+            self.headers["Authorization"] = f"Bearer {resolve(config.callback_token, config._base_dir)}"
+
+
+class InvoiceCallbacks:
+    """A plugin object registered at start-up when some e_invoice destination has a callback."""
+
+    def __init__(self, engine: Engine, targets: dict[tuple[str, str], CallbackTarget]) -> None:
+        self.engine = engine
+        self.targets = targets
+        self._pending: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def for_engine(cls, engine: Engine) -> InvoiceCallbacks | None:
+        targets = {
+            (name, destination.config.name): CallbackTarget(destination.adapter.config)
+            for name, channel in engine.channels.items()
+            for destination in channel.destinations
+            if destination.config.adapter == ADAPTER_NAME and destination.delivery is Delivery.ASYNC
+            and isinstance(destination.adapter.config, EInvoiceConfig)
+            and destination.adapter.config.callback_url is not None
+        }
+        return cls(engine, targets) if targets else None
+
+    @hookimpl
+    def hisbridge_message_finished(
+        self, message_id: str, channel: str, destination: str, status: str, verdict: dict[str, Any] | None
+    ) -> None:
+        target = self.targets.get((channel, destination))
+        if target is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._notify(target, message_id))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    @hookimpl
+    def hisbridge_shutdown(self, engine: Engine) -> None:
+        for task in self._pending:
+            task.cancel()
+        engine.pm.unregister(self)
+
+    async def _notify(self, target: CallbackTarget, message_id: str) -> None:
+        body = await invoice_view(self.engine, message_id)
+        if body is None:
+            return
+        client = self.engine.http.http_client(timeout=target.timeout)
+        for attempt in range(1, target.attempts + 1):
+            try:
+                with translate_errors():
+                    response = await client.post(target.url, json=body, headers=target.headers)
+                if response.is_success:
+                    return
+                problem = f"HTTP {response.status_code}"
+            except AdapterError as exc:
+                problem = str(exc)
+            log.warning("e-invoice callback failed", message_id=message_id, attempt=attempt, problem=problem)
+            if attempt < target.attempts:
+                await asyncio.sleep(CALLBACK_BACKOFF_SECONDS * attempt)
+        log.error("e-invoice callback given up; HIS must poll", message_id=message_id)
+
+
+__all__ = ["InvoiceCallbacks"]

@@ -10,7 +10,7 @@ from engine.adapters.base import Adapter, AdapterServices
 from engine.catalogue import Catalogue
 from engine.config.loader import adapter_config
 from engine.config.model import ChannelConfig, DestinationConfig
-from engine.message import Delivery
+from engine.message import Delivery, Payload
 from engine.processors import Processor
 from engine.resilience.breaker import BreakerBoard, DestinationBreaker
 
@@ -28,9 +28,8 @@ class Destination:
     def name(self) -> str:
         return self.config.name
 
-    @property
-    def idempotent(self) -> bool:
-        return bool(getattr(self.adapter, "idempotent", False))
+    def is_idempotent(self, request: Payload) -> bool:
+        return self.adapter.is_idempotent(request)
 
 
 @dataclass

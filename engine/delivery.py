@@ -124,7 +124,7 @@ async def attempt_with_retries(
         return result
 
     try:
-        await call_with_retries(one_try, destination.config.retry, idempotent=destination.idempotent)
+        await call_with_retries(one_try, destination.config.retry, idempotent=destination.is_idempotent(request))
     except Exception:  # noqa: BLE001 - every failure is already recorded on its attempt
         pass
     return run

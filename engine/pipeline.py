@@ -76,7 +76,9 @@ class Pipeline:
 
         sync = routed.sync
         message = self._new_message(channel, payload, message_id, source, parent_id, routed)
-        if sync is not None and not routed.queued and (sync.idempotent or not sync.breaker.available):
+        if sync is not None and not routed.queued and (
+            sync.is_idempotent(routed.requests[sync.name]) or not sync.breaker.available
+        ):
             return await self._call_then_record(channel, sync, routed, message, started)
         # committed before anything leaves: queued deliveries survive a crash, and a call that
         # is not safe to repeat (a settlement) is on record even if the daemon dies mid-call
@@ -203,7 +205,7 @@ class Pipeline:
             # this destination until its breaker lets calls through again
             await self.store.release(claimed.delivery_id, next_attempt_at=utcnow() + RELEASE_PAUSE)
             return Status.QUEUED
-        status, next_at, verdict_override = self._async_status(claimed, destination, last)
+        status, next_at, verdict_override = self._async_status(claimed, destination, request, last)
         if verdict_override is not None:
             last.verdict = verdict_override
         message_status = await self._aggregate_status(claimed.message_id, claimed.delivery_id, status)
@@ -218,7 +220,7 @@ class Pipeline:
         return status
 
     def _async_status(
-        self, claimed: ClaimedDelivery, destination: Destination, last: AttemptResult
+        self, claimed: ClaimedDelivery, destination: Destination, request: Payload, last: AttemptResult
     ) -> tuple[Status, datetime | None, Verdict | None]:
         if last.ok:
             return Status.SENT, None, None
@@ -226,7 +228,7 @@ class Pipeline:
         policy = destination.config.outbox
         attempts = last.number
         age = (utcnow() - claimed.received_at).total_seconds()
-        if isinstance(error, OutcomeUnknownError) and not destination.idempotent:
+        if isinstance(error, OutcomeUnknownError) and not destination.is_idempotent(request):
             reason = (
                 f"{last.verdict.reason if last.verdict else error}; not retried because "
                 f"{destination.name} is not safe to repeat: check the remote side, then replay"

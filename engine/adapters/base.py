@@ -121,6 +121,14 @@ class Adapter(ABC):
         rejected the request. Anything else is treated as an engine fault.
         """
 
+    def is_idempotent(self, request: Payload) -> bool:
+        """Whether this transformed request may be sent again blindly after a failure.
+
+        Defaults to the `idempotent` declaration; an adapter whose transactions differ (a
+        query may be repeated, a settlement never) answers per request.
+        """
+        return self.idempotent
+
     def transform_response(self, response: Payload) -> Payload:
         """Map the remote system's raw answer to the reply HIS gets."""
         return response

@@ -6,13 +6,13 @@ nothing is sent) and builds the full envelope with its msgid. send() signs in wh
 sign-in invalid, and for money-moving calls whose outcome is unknown reverses them with
 2601 and tells HIS the settlement did not happen. aclose() signs out (9002).
 
-The adapter is declared non-idempotent as a whole: the engine's retry policy is per
-adapter, and settlements must never be repeated blindly, so queries are not retried by the
-engine either (see the plugin notes for the per-transaction contract proposal).
+Retry safety is per transaction (`is_idempotent`): queries may be repeated by the engine,
+each repeat under a fresh msgid; settlements and other money-moving calls never are.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ log = structlog.get_logger(__name__)
 ENGINE_MANAGED = frozenset({"9001", "9002"})
 HEADER_INFNO = "x-yibao-infno"
 HEADER_MSGID = "x-yibao-msgid"
+SENT_MSGIDS_KEPT = 10_000
 
 
 class OperatorConfig(BaseModel):
@@ -128,9 +129,19 @@ class YibaoAdapter(Adapter):
             paths=EndpointPaths(**config.paths),
         )
         self.sessions = SignInSessions(self.centre, mac=config.terminal_mac, ip=config.terminal_ip)
+        self._sent_msgids: OrderedDict[str, None] = OrderedDict()
         self._closed = False
 
     # --- request -----------------------------------------------------------------------------
+
+    def is_idempotent(self, request: Payload) -> bool:
+        """Queries may be repeated; money-moving calls never (see the catalogue's retry_safe)."""
+        return transaction(str(request.json()["infno"])).retry_safe
+
+    def _remember_sent(self, msgid: str) -> None:
+        self._sent_msgids[msgid] = None
+        if len(self._sent_msgids) > SENT_MSGIDS_KEPT:
+            self._sent_msgids.popitem(last=False)
 
     def transform(self, request: Payload) -> Payload:
         call = _his_request(request)
@@ -166,7 +177,10 @@ class YibaoAdapter(Adapter):
         spec = transaction(str(envelope["infno"]))
         operator = Operator(envelope["opter"], envelope["opter_name"], envelope["opter_type"])
         sign_no = await self.sessions.sign_no(operator, wire) if spec.sign_in else ""
-        envelope = _stamped(envelope, sign_no=sign_no)
+        # the engine retries only retry-safe calls, and a repeat needs its own msgid
+        repeat = envelope["msgid"] in self._sent_msgids
+        envelope = _stamped(envelope, sign_no=sign_no, msgid=self.centre.msgids.next() if repeat else None)
+        self._remember_sent(envelope["msgid"])
         wire.step(step="call", infno=spec.infno, msgid=envelope["msgid"])
         try:
             reply = await self._post_or_reverse(spec, envelope, operator, wire)

@@ -16,6 +16,7 @@ from plugins.e_invoice.adapter import EInvoiceAdapter
 from plugins.e_invoice.callbacks import InvoiceCallbacks
 
 if TYPE_CHECKING:
+    import click
     from starlette.routing import BaseRoute
 
     from engine.runtime import Engine
@@ -49,3 +50,10 @@ def hisbridge_startup(engine: Engine) -> None:
     callbacks = InvoiceCallbacks.for_engine(engine)
     if callbacks is not None:
         engine.pm.register(callbacks, name="e_invoice.callbacks")
+
+
+@hookimpl
+def hisbridge_register_commands(cli: click.Group) -> None:
+    from plugins.e_invoice.cli import e_invoice_group  # lazily: only the CLI needs it
+
+    cli.add_command(e_invoice_group)

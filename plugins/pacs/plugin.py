@@ -1,0 +1,31 @@
+"""The pacs plugin's hooks: its order adapters (HL7/MLLP, SOAP, REST) and its 故障责任清单."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import yaml
+
+from engine import hookimpl
+from engine.adapters.base import Adapter
+from engine.attribution.loader import parse_rules
+from engine.attribution.rules import FaultRule
+from plugins.pacs.hl7_adapter import PacsHl7Adapter
+from plugins.pacs.rest_adapter import PacsRestAdapter
+from plugins.pacs.soap_adapter import PacsSoapAdapter
+
+
+def fault_rules() -> list[FaultRule]:
+    """The rules shipped in plugins/pacs/rules.yaml, validated by the engine's rule loader."""
+    text = resources.files("plugins.pacs").joinpath("rules.yaml").read_text(encoding="utf-8")
+    return parse_rules(yaml.safe_load(text), source="plugins/pacs/rules.yaml")
+
+
+@hookimpl
+def hisbridge_register_adapters() -> list[type[Adapter]]:
+    return [PacsHl7Adapter, PacsSoapAdapter, PacsRestAdapter]
+
+
+@hookimpl
+def hisbridge_register_fault_rules() -> list[FaultRule]:
+    return fault_rules()

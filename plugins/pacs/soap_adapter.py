@@ -38,7 +38,7 @@ class OperationNames(BaseModel):
 
 
 class PacsSoapConfig(SoapDestinationConfig):
-    operations: OperationNames = Field(default_factory=lambda: OperationNames(), description="operation names in the WSDL")
+    operations: OperationNames = Field(default_factory=lambda: OperationNames.model_validate({}), description="operation names in the WSDL")
     idempotent: bool = Field(
         False, description="the PACS ignores an accession number it already has (safe to resend)"
     )

@@ -7,15 +7,12 @@ drain the outbox worker's in-flight deliveries and close the store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pluggy
 import structlog
-import uvicorn
 
 from engine.api.app import create_app
 from engine.attribution.rules import FaultRule
@@ -23,60 +20,45 @@ from engine.catalogue import Catalogue
 from engine.config.loader import resolve_tokens
 from engine.config.model import EngineConfig
 from engine.runtime import Engine
+from engine.serving import LocalServer
 
 log = structlog.get_logger(__name__)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the daemon owns shutdown order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @dataclass
 class Daemon:
     engine: Engine
-    server: uvicorn.Server
+    server: LocalServer
 
     @property
     def port(self) -> int:
-        sockets = [s for server in self.server.servers for s in server.sockets]
-        return int(sockets[0].getsockname()[1])
+        return self.server.port
 
     @property
     def url(self) -> str:
-        return f"http://{self.engine.config.api.host}:{self.port}"
+        return self.server.url
 
 
 async def start_daemon(
     config: EngineConfig, *, pm: pluggy.PluginManager, catalogue: Catalogue, base_dir: Path,
     rules: list[FaultRule] | None = None,
-) -> tuple[Daemon, asyncio.Task[None]]:
+) -> Daemon:
     """Start engine and API; returns once the API socket listens. `rules` are the site's own
     fault rules (conf/fault_rules.yaml), tried before the plugins' and the engine's."""
     engine = await Engine.start(config, pm=pm, catalogue=catalogue, base_dir=base_dir, rules=rules)
     app = create_app(engine, tokens=resolve_tokens(config.api, base_dir))
-    server = _Server(
-        uvicorn.Config(
-            app, host=config.api.host, port=config.api.port, log_config=None, access_log=False,
-            lifespan="off", timeout_graceful_shutdown=10,
-        )
-    )
-    serving = asyncio.create_task(server.serve(), name="api")
-    while not server.started:
-        if serving.done():
-            await engine.stop()
-            await serving  # raises the bind error
-            raise RuntimeError(f"API server on {config.api.host}:{config.api.port} did not start")
-        await asyncio.sleep(0.01)
-    return Daemon(engine, server), serving
+    server = LocalServer(app, host=config.api.host, port=config.api.port, graceful_seconds=10)
+    try:
+        await server.start()
+    except BaseException:
+        await engine.stop()
+        raise
+    return Daemon(engine, server)
 
 
-async def stop_daemon(daemon: Daemon, serving: asyncio.Task[None]) -> None:
-    daemon.server.should_exit = True
-    await serving
+async def stop_daemon(daemon: Daemon) -> None:
+    """Finish in-flight HTTP requests, then stop the engine."""
+    await daemon.server.stop()
     await daemon.engine.stop()
 
 
@@ -88,11 +70,9 @@ async def run_until_signalled(
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    daemon, serving = await start_daemon(config, pm=pm, catalogue=catalogue, base_dir=base_dir, rules=rules)
+    daemon = await start_daemon(config, pm=pm, catalogue=catalogue, base_dir=base_dir, rules=rules)
     log.info("hisbridge running", api=daemon.url, channels=sorted(daemon.engine.channels))
-    waiter = asyncio.create_task(stop.wait())
-    await asyncio.wait({waiter, serving}, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
+    await stop.wait()
     log.info("hisbridge stopping")
-    await stop_daemon(daemon, serving)
+    await stop_daemon(daemon)
     log.info("hisbridge stopped")

@@ -63,14 +63,14 @@ async def _demo(obj: CliContext) -> bool:
     upstream = Upstream(port=DEMO_UPSTREAM_PORT)
     await upstream.start()
     try:
-        daemon, serving = await start_daemon(
+        daemon = await start_daemon(
             obj.config, pm=obj.pm, catalogue=obj.catalogue, base_dir=obj.base_dir,
             rules=load_conf_rules(obj.conf_dir),
         )
         try:
             return await run_demo(daemon, upstream, click.echo)
         finally:
-            await stop_daemon(daemon, serving)
+            await stop_daemon(daemon)
     finally:
         await upstream.aclose()
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
-import socket
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import structlog
-import uvicorn
+
+from engine.serving import LocalServer, serve_until_signalled
 
 from engine.config.model import LoggingSettings
 from engine.logging import configure_logging
@@ -73,9 +72,8 @@ class Upstream:
         self.host = host
         self.port = port
         self.state = UpstreamState()
-        self._server: uvicorn.Server | None = None
-        self._serving: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._stopping = asyncio.Event()  # lets `slow` answers end at once when stopping
+        self._server = LocalServer(self._app, host=host, port=port, on_stop=self._stopping.set)
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -84,7 +82,7 @@ class Upstream:
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._server.running
 
     # -- controls ----------------------------------------------------------------------
 
@@ -120,48 +118,14 @@ class Upstream:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._server is not None:
-            return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError:
-            sock.close()
-            raise
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app,
-            lifespan="off",
-            interface="asgi3",
-            proxy_headers=False,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
         self._stopping.clear()
-        # `_serve` rather than `serve`: `serve` swaps the process's SIGINT/SIGTERM
-        # handlers, which breaks the host's handlers once several upstreams stop out of order.
-        self._serving = asyncio.create_task(server._serve(sockets=[sock]))
-        self._server = server
-        while not server.started:
-            if self._serving.done():
-                self._server = None
-                await self._serving  # raises the start-up failure
-                raise RuntimeError("upstream exited during start-up")
-            await asyncio.sleep(0.005)
+        await self._server.start()
+        self.port = self._server.port
         log.debug("upstream started", url=self.url)
 
     async def stop(self) -> None:
         """Stop listening and cut open connections; requests then get connection refused."""
-        server, serving = self._server, self._serving
-        if server is None or serving is None:
-            return
-        self._stopping.set()
-        server.should_exit = True
-        await serving
-        self._server = self._serving = None
+        await self._server.stop()
 
     async def aclose(self) -> None:
         for task in list(self._background):
@@ -274,13 +238,9 @@ def _decode(body: bytes) -> Any:
 
 
 async def _serve_until_signalled(host: str, port: int) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with Upstream(host, port) as upstream:
-        print(upstream.url, flush=True)
-        await stop.wait()
+    upstream = Upstream(host, port)
+    await serve_until_signalled(upstream._server, lambda server: server.url)
+    await upstream.aclose()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -57,11 +57,11 @@ async def running_daemon(conf: Path) -> AsyncIterator[Daemon]:
     pm = create_plugin_manager()
     catalogue = Catalogue.build(pm)
     config = load_config(conf, catalogue=catalogue)
-    daemon, serving = await start_daemon(config, pm=pm, catalogue=catalogue, base_dir=base_dir(conf))
+    daemon = await start_daemon(config, pm=pm, catalogue=catalogue, base_dir=base_dir(conf))
     try:
         yield daemon
     finally:
-        await stop_daemon(daemon, serving)
+        await stop_daemon(daemon)
 
 
 def his() -> dict[str, str]:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 
+from engine.serving import serve_until_signalled
 from plugins.yibao.simulator import CentreSimulator, GatewayAuth, SimulatorServer
 
 
@@ -20,17 +21,8 @@ def main() -> None:
     auth = GatewayAuth()
     if args.tif_paasid:
         auth = GatewayAuth(scheme="tif", paasid=args.tif_paasid, token=os.environ[args.tif_token_env])
-    asyncio.run(_serve(CentreSimulator(admvs=args.admvs, auth=auth), args.host, args.port))
-
-
-async def _serve(simulator: CentreSimulator, host: str, port: int) -> None:
-    server = SimulatorServer(simulator, host=host, port=port)
-    await server.start()
-    print(f"yibao centre simulator on {server.url}", flush=True)
-    try:
-        await server.wait()
-    finally:
-        await server.stop()
+    server = SimulatorServer(CentreSimulator(admvs=args.admvs, auth=auth), host=args.host, port=args.port)
+    asyncio.run(serve_until_signalled(server, lambda running: f"yibao centre simulator on {running.url}"))
 
 
 if __name__ == "__main__":

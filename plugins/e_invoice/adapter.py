@@ -35,7 +35,12 @@ from engine.errors import AdapterError, InputError, OutcomeUnknownError
 from engine.message import Delivery, Payload
 from plugins.e_invoice.envelope import Credentials
 from plugins.e_invoice.methods import LOOKUP_METHOD, STATUS_METHOD, Method, method_named
-from plugins.e_invoice.platform import ALREADY_WRITTEN_OFF, DUPLICATE_BUS_NO, PlatformClient, PlatformRejected
+from plugins.e_invoice.platform import (
+    ALREADY_WRITTEN_OFF,
+    DUPLICATE_BUS_NO,
+    PlatformClient,
+    PlatformRejected,
+)
 from plugins.e_invoice.validation import validated
 
 log = structlog.get_logger(__name__)

@@ -71,8 +71,9 @@ def _destination(obj: CliContext, wanted: str | None) -> Any:
     ]
     if len(found) != 1:
         names = ", ".join(dest.name for dest in found) or "none"
-        raise ConfigError([f"e-invoice upload-history: need exactly one e_invoice destination "
-                           f"(found: {names}); name one with --destination"])
+        problem = (f"e-invoice upload-history: need exactly one e_invoice destination "
+                   f"(found: {names}); name one with --destination")
+        raise ConfigError([problem])
     return found[0]
 
 

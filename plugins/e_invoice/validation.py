@@ -47,7 +47,7 @@ def validated(method: Method, data: Any) -> dict[str, Any]:
 
 def amount(value: Any, field: str, *, places: int) -> Decimal:
     """A decimal amount of at most `places` decimals; floats are refused (parse with Decimal)."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise InputError("amount must be a decimal string or number read exactly, not a float", field=field)
     try:
         parsed = Decimal(str(value).strip())

@@ -1,5 +1,5 @@
 """The simulated fiscal platform as an ASGI app: `/<service>/api/medical/<method>` plus a small
-control API (`/_sim/faults`, `/_sim/bills`) for fault injection from another process."""
+control API (`/_sim/faults`, `/_sim/bills`, `/_sim/stats`) for fault injection from another process."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from plugins.e_invoice.envelope import SUCCESS, Credentials, answer_envelope, open_request
-from plugins.e_invoice.simulator.state import BAD_SIGN, UNKNOWN_METHOD, PlatformRefusal, PlatformState
+from plugins.e_invoice.simulator.state import (
+    BAD_SIGN,
+    UNKNOWN_METHOD,
+    PlatformRefusal,
+    PlatformState,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +68,7 @@ class PlatformSimulator:
             Route(SERVICE + "/api/medical/{method}", self._call, methods=["POST"]),
             Route("/_sim/faults", self._add_fault, methods=["POST"]),
             Route("/_sim/bills", self._bills, methods=["GET"]),
+            Route("/_sim/stats", self._stats, methods=["GET"]),
         ])
 
     def inject(self, fault: Fault) -> None:
@@ -147,6 +153,11 @@ class PlatformSimulator:
     async def _bills(self, request: Request) -> Response:
         return JSONResponse({"issued_count": self.state.issued_count,
                              "bills": [b.issued() | {"scarlet": b.scarlet_no} for b in self.state.bills.values()]})
+
+
+    async def _stats(self, request: Request) -> Response:
+        return JSONResponse({"issued_count": self.state.issued_count, "bills": len(self.state.bills),
+                             "calls": len(self.state.calls)})
 
 
 def _abort_connection(send: Send) -> bool:

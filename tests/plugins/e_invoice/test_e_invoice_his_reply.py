@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import pytest
@@ -20,7 +20,12 @@ from starlette.routing import Route
 from plugins.e_invoice.simulator import Fault, PlatformServer
 from tests.e2e.harness import his, running_daemon
 from tests.plugins.e_invoice.invoices import outpatient
-from tests.plugins.e_invoice.test_e_invoice_daemon import CHANNEL, final_status, post_invoice, write_conf
+from tests.plugins.e_invoice.test_e_invoice_daemon import (
+    CHANNEL,
+    final_status,
+    post_invoice,
+    write_conf,
+)
 
 pytest_plugins = ["tests.plugins.e_invoice.test_e_invoice_daemon"]  # its fixtures: daemon, client, secrets
 
@@ -45,7 +50,7 @@ class HisReceiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}/notify"
 
-    async def __aenter__(self) -> HisReceiver:
+    async def __aenter__(self) -> Self:
         self.task = asyncio.create_task(self.server.serve())
         while not self.server.started:
             await asyncio.sleep(0.01)

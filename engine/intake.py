@@ -45,9 +45,10 @@ class Routed:
         return Status.RECEIVED if self.sync else Status.QUEUED
 
 
-def check_content(payload: Payload) -> None:
-    """Reject bytes that are not what their content type says (malformed JSON)."""
-    if "json" not in payload.content_type:
+def check_content(channel: Channel, payload: Payload) -> None:
+    """Reject bytes that are not what the channel or their content type says (malformed JSON,
+    also when a caller labelled its JSON body as a form or plain text)."""
+    if "json" not in channel.config.content_type and "json" not in payload.content_type:
         return
     try:
         json.loads(payload.body)

@@ -98,7 +98,7 @@ class Pipeline:
         return Receipt(outcome.message_id, channel.name, outcome.status, outcome.error)
 
     def _intake(self, channel: Channel, payload: Payload) -> Routed:
-        check_content(payload)
+        check_content(channel, payload)
         processed = run_processors(channel, payload)
         if processed is None:
             return Routed(payload, {}, [], list(channel.destinations), {})

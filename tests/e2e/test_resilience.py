@@ -128,6 +128,12 @@ async def test_bad_input_is_answered_clearly_and_stored_against_his(
     view = await daemon.engine.store.get_message(error["message_id"])
     assert view is not None and view.party == "his" and view.status == "failed"
 
+    mislabelled = await client.post(
+        f"{daemon.url}/api/v1/channels/settle", content=b"{bad", headers={
+            **his(), "content-type": "application/x-www-form-urlencoded"},
+    )
+    assert mislabelled.status_code == 400 and mislabelled.json()["error"]["party"] == "his"
+
     unknown = await post(client, daemon, "nope", {})
     assert unknown.status_code == 404 and "settle" in unknown.text
 

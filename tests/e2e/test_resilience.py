@@ -64,14 +64,16 @@ async def test_breaker_opens_answers_at_once_and_closes_after_probe(
 
 
 async def test_open_breaker_never_reaches_a_slow_upstream(
-    daemon: Daemon, upstream: Upstream, client: httpx.AsyncClient
+    tmp_path, upstream: Upstream, client: httpx.AsyncClient
 ) -> None:
-    upstream.set_mode("slow", delay=5)  # longer than the adapter's 2 s timeout
-    for n in range(3):
-        assert (await post(client, daemon, "settle", {"n": n})).status_code == 504
-    seen = upstream.count
+    conf = write_conf(tmp_path, upstream.url, reset_timeout=60)  # no probe during the test
+    async with running_daemon(conf) as daemon:
+        upstream.set_mode("slow", delay=5)  # longer than the adapter's 2 s timeout
+        for n in range(3):
+            assert (await post(client, daemon, "settle", {"n": n})).status_code == 504
+        seen = upstream.count
 
-    answers = [await post(client, daemon, "settle", {"n": n}) for n in range(10)]
+        answers = [await post(client, daemon, "settle", {"n": n}) for n in range(10)]
 
     assert {a.status_code for a in answers} == {503}
     assert upstream.count == seen

@@ -1,12 +1,14 @@
-"""`hisbridge e-invoice upload-history --csv FILE`: historical invoices, paced and resumable.
+"""`hisbridge e-invoice upload-history --csv FILE`: historical invoices, paced and resumable;
+`hisbridge simulate e-invoice --port N`: the simulated platform.
 
-Exit status 0 when every row is issued or skipped, 1 when some row is invalid or failed (the
-report says which and why), 2 for a usage or configuration error.
+upload-history exits 0 when every row is issued or skipped, 1 when some row is invalid or
+failed (the report says which and why), 2 for a usage or configuration error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +64,40 @@ async def _upload(obj: CliContext, source: Path, report: Path, rate: float, want
         await clients.aclose()
         if store is not None:
             await store.close()
+
+
+@click.command("e-invoice")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8091, show_default=True)
+@click.option("--appid", default="TESTAPPID0001", show_default=True)
+@click.option("--key-env", default="HISBRIDGE_SIM_EINVOICE_KEY", show_default=True,
+              help="variable holding the appid's key (unset: testkey123)")
+def simulate_e_invoice(host: str, port: int, appid: str, key_env: str) -> None:
+    """Run the simulated fiscal e-invoice platform until Ctrl-C."""
+    from plugins.e_invoice.simulator import PlatformServer, PlatformSimulator
+
+    simulator = PlatformSimulator(appid=appid, key=os.environ.get(key_env, "testkey123"))
+    server = PlatformServer(simulator, host=host, port=port)
+
+    async def serve() -> None:
+        await server.start()
+        click.echo(f"e-invoice platform simulator on {server.base_url}")
+        try:
+            await server.wait()
+        finally:
+            await server.stop()
+
+    asyncio.run(serve())
+
+
+def simulate_group(cli: click.Group) -> click.Group:
+    """The shared `hisbridge simulate` group: created by the first plugin that needs it."""
+    existing = cli.commands.get("simulate")
+    if isinstance(existing, click.Group):
+        return existing
+    group = click.Group("simulate", help="Run a simulated remote system (real HTTP) for tests and demos.")
+    cli.add_command(group)
+    return group
 
 
 def _destination(obj: CliContext, wanted: str | None) -> Any:

@@ -54,6 +54,11 @@ def hisbridge_startup(engine: Engine) -> None:
 
 @hookimpl
 def hisbridge_register_commands(cli: click.Group) -> None:
-    from plugins.e_invoice.cli import e_invoice_group  # lazily: only the CLI needs it
+    from plugins.e_invoice.cli import (  # lazily: CLI only
+        e_invoice_group,
+        simulate_e_invoice,
+        simulate_group,
+    )
 
     cli.add_command(e_invoice_group)
+    simulate_group(cli).add_command(simulate_e_invoice)

@@ -102,7 +102,9 @@ async def test_a_duplicate_bus_no_answer_returns_the_existing_invoice(
     assert platform.simulator.state.issued_count == 1
 
 
-async def test_a_bad_answer_signature_is_the_platforms_fault(adapter: EInvoiceAdapter, platform: PlatformServer) -> None:
+async def test_a_bad_answer_signature_is_the_platforms_fault(
+    adapter: EInvoiceAdapter, platform: PlatformServer
+) -> None:
     platform.simulator.inject(Fault("bad_signature", method=ISSUE))
     wire = Wire()
     error = await failure(adapter, outpatient(), wire)
@@ -110,7 +112,9 @@ async def test_a_bad_answer_signature_is_the_platforms_fault(adapter: EInvoiceAd
     assert verdict_of(error, wire) == ("third_party", "e_invoice.third_party.bad_signature")
 
 
-async def test_a_busy_platform_is_transient_and_blamed_on_it(adapter: EInvoiceAdapter, platform: PlatformServer) -> None:
+async def test_a_busy_platform_is_transient_and_blamed_on_it(
+    adapter: EInvoiceAdapter, platform: PlatformServer
+) -> None:
     platform.simulator.inject(Fault("error", method=ISSUE, result="E9999", text="系统繁忙，请稍后再试"))
     wire = Wire()
     error = await failure(adapter, outpatient(), wire)

@@ -151,6 +151,7 @@ class ExamReport(_Strict):
     status: ReportStatus = ReportStatus.FINAL
     findings: str = Field("", description="检查所见")
     impression: str = Field("", description="诊断意见 / conclusion")
+    recommendation: str = Field("", description="建议 / follow-up recommendation")
     author: Person
     verifier: Person | None = None
     verified_at: datetime | None = None

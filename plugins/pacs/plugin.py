@@ -1,4 +1,4 @@
-"""The pacs plugin's hooks: its order adapters (HL7/MLLP, SOAP, REST) and its 故障责任清单."""
+"""The pacs plugin's hooks: order adapters (HL7/MLLP, SOAP, REST), the ORU^R01 report step, its 故障责任清单."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from engine import hookimpl
 from engine.adapters.base import Adapter
 from engine.attribution.loader import parse_rules
 from engine.attribution.rules import FaultRule
+from engine.processors import Processor
 from plugins.pacs.hl7_adapter import PacsHl7Adapter
+from plugins.pacs.report_processor import OruReportProcessor
 from plugins.pacs.rest_adapter import PacsRestAdapter
 from plugins.pacs.soap_adapter import PacsSoapAdapter
 
@@ -29,3 +31,8 @@ def hisbridge_register_adapters() -> list[type[Adapter]]:
 @hookimpl
 def hisbridge_register_fault_rules() -> list[FaultRule]:
     return fault_rules()
+
+
+@hookimpl
+def hisbridge_register_processors() -> list[type[Processor]]:
+    return [OruReportProcessor]

@@ -19,7 +19,7 @@ OPERATOR_TOKEN = "e2e-operator-token"
 
 
 def write_conf(root: Path, upstream_url: str, *, store_url: str | None = None, api_port: int = 0,
-               fail_max: int = 3, reset_timeout: float = 0.5) -> Path:
+               fail_max: int = 3, reset_timeout: float = 1.0) -> Path:
     """A conf dir with one sync channel (`settle`) and one async channel (`upload`)."""
     conf = root / "conf"
     (conf / "channels").mkdir(parents=True, exist_ok=True)

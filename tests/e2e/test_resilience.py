@@ -57,7 +57,7 @@ async def test_breaker_opens_answers_at_once_and_closes_after_probe(
     assert view is not None and view.status == "short_circuited"
 
     await upstream.start()
-    await asyncio.sleep(0.6)  # the configured reset timeout is 0.5 s
+    await asyncio.sleep(1.1)  # the configured reset timeout is 1 s
     probe = await post(client, daemon, "settle", {"n": 4})
     assert probe.status_code == 200
     assert {b.name: b.state for b in daemon.engine.breakers.states()}["centre"] == "closed"

@@ -1,9 +1,10 @@
 """Bulk upload of historical invoices (门急诊和住院历史数据上传) from an old HIS's CSV export.
 
-One CSV row is one invoice: a `method` column (default `outpatient`) and one column per
-business field; list fields (`payChannelDetail`, `chargeDetail`, `listDetail`, `otherInfo`)
-hold JSON. Rows go one at a time through the same adapter the daemon uses (validation,
-signing, the busNo lookup after a lost answer), paced to `rate` calls per second.
+One CSV row (or row of a SQL query on the old HIS's database) is one invoice: a `method`
+column (default `outpatient`) and one column per business field; list fields
+(`payChannelDetail`, `chargeDetail`, `listDetail`, `otherInfo`) hold JSON. Rows go one at
+a time through the same adapter the daemon uses (validation, signing, the busNo lookup
+after a lost answer), paced to `rate` calls per second.
 
 The result report is appended and flushed row by row, so an interrupted run keeps what it
 did. A rerun skips every busNo the report already shows as issued, and every busNo the
@@ -17,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 from engine.adapters.base import Wire
 from engine.errors import AdapterError, EngineError, InputError
@@ -47,20 +50,41 @@ class HistoryRow:
         return str(self.data.get("busNo") or "")
 
 
-def read_rows(path: Path) -> Iterator[HistoryRow | tuple[int, str, InputError]]:
-    """Rows of the export; a row whose JSON cells do not parse comes as (row, busNo, error)."""
+RowItem = HistoryRow | tuple[int, str, InputError]
+"""A row to upload, or (row number, busNo, why it cannot be read)."""
+
+
+def read_rows(path: Path) -> Iterator[RowItem]:
+    """Rows of a CSV export (UTF-8, with or without BOM)."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        for number, record in enumerate(csv.DictReader(handle), start=1):
-            method = (record.pop("method", None) or "outpatient").strip()
-            data: dict[str, Any] = {}
-            try:
-                for name, cell in record.items():
-                    if name is None or cell is None or cell.strip() == "":
-                        continue
-                    data[name] = json.loads(cell, parse_float=Decimal) if name in LIST_FIELDS else cell.strip()
-            except json.JSONDecodeError as exc:
-                yield number, str(record.get("busNo") or ""), InputError(f"not JSON: {exc}", field=f"data.{name}")
+        yield from parse_records(csv.DictReader(handle))
+
+
+def query_rows(database_url: str, query: str) -> Iterator[RowItem]:
+    """Rows of a SQL query on the old HIS's database, columns named as the CSV's."""
+    database = sa.create_engine(database_url)
+    try:
+        with database.connect() as connection:
+            records = connection.execute(sa.text(query)).mappings()
+            yield from parse_records({k: None if v is None else str(v) for k, v in r.items()} for r in records)
+    finally:
+        database.dispose()
+
+
+def parse_records(records: Iterable[Mapping[str, str | None]]) -> Iterator[RowItem]:
+    for number, record in enumerate(records, start=1):
+        method = (record.get("method") or "outpatient").strip()
+        data: dict[str, Any] = {}
+        for name, cell in record.items():
+            if name is None or name == "method" or cell is None or cell.strip() == "":
                 continue
+            try:
+                data[name] = json.loads(cell, parse_float=Decimal) if name in LIST_FIELDS else cell.strip()
+            except json.JSONDecodeError as exc:
+                data = {}
+                yield number, str(record.get("busNo") or ""), InputError(f"not JSON: {exc}", field=f"data.{name}")
+                break
+        else:
             yield HistoryRow(number, method, data)
 
 
@@ -81,7 +105,7 @@ class HistoryUpload:
         self.already_sent = already_sent
         self.counts: dict[str, int] = {}
 
-    async def run(self, rows: Iterator[HistoryRow | tuple[int, str, InputError]],
+    async def run(self, rows: Iterator[RowItem],
                   progress: Callable[[], None] = lambda: None) -> dict[str, int]:
         skip = done_bus_nos(self.report)
         fresh = not self.report.exists() or self.report.stat().st_size == 0

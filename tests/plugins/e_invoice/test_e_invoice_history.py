@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner, Result
 
@@ -17,7 +18,7 @@ from engine.cli import main
 from plugins.e_invoice.adapter import EInvoiceAdapter
 from plugins.e_invoice.history import HistoryRow, HistoryUpload, read_rows
 from plugins.e_invoice.simulator import Fault, PlatformServer
-from tests.plugins.e_invoice.invoices import adapter_config, outpatient
+from tests.plugins.e_invoice.invoices import APP_KEY, KEY_ENV, adapter_config, outpatient
 
 ROWS = 6
 BAD_ROW = 4  # its pay channels do not add up
@@ -107,3 +108,34 @@ async def test_busnos_the_engine_already_delivered_are_not_sent(
     counts = await HistoryUpload(make_adapter(), report, rate=200, already_sent=sent_by_daemon).run(rows)
     assert counts == {"already_sent": 2, "issued": 3}
     assert sorted(platform.simulator.state.bills) == ["LS0003", "LS0005", "LS0006"]
+
+
+async def test_rows_from_a_sql_query_on_the_old_his(
+    tmp_path: Path, platform: PlatformServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, APP_KEY)
+    old_his = tmp_path / "old_his.db"
+    database = sa.create_engine(f"sqlite:///{old_his}")
+    with database.begin() as connection:
+        connection.execute(sa.text(
+            "CREATE TABLE charges (method TEXT, busNo TEXT, busDateTime TEXT, placeCode TEXT, payee TEXT,"
+            " author TEXT, payer TEXT, totalAmt TEXT, payChannelDetail TEXT)"))
+        for number in (1, 2):
+            connection.execute(sa.text(
+                "INSERT INTO charges VALUES ('outpatient', :bus_no, '20250301101500000', 'KPD001', '测试收费员',"
+                " '测试收费员', '测试患者丙', '30.00', :channels)"),
+                {"bus_no": f"SQL{number}", "channels": json.dumps([{"payChannelCode": "02", "payChannelValue": 30.0}])})
+    database.dispose()
+    report = tmp_path / "sql_result.csv"
+    result = await asyncio.to_thread(CliRunner().invoke, main, [
+        "--conf", str(write_conf(tmp_path, platform.base_url)), "e-invoice", "upload-history",
+        "--sql", "SELECT * FROM charges ORDER BY busNo", "--db", f"sqlite:///{old_his}",
+        "--report", str(report), "--rate", "200"])
+    assert result.exit_code == 0, result.output
+    assert [(r["busNo"], r["outcome"]) for r in report_rows(report)] == [("SQL1", "issued"), ("SQL2", "issued")]
+    assert platform.simulator.state.bills["SQL1"].total == "30.00"
+
+
+def test_exactly_one_source_is_needed(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["--conf", str(tmp_path), "e-invoice", "upload-history"])
+    assert result.exit_code == 2 and "exactly one of --csv" in result.output

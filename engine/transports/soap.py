@@ -209,8 +209,14 @@ class SoapCaller:
         cls, config: SoapDestinationConfig, services: AdapterServices, *, base_dir: Path | None = None
     ) -> SoapCaller:
         return cls(
-            config.wsdl, services, timeout=config.timeout, verify=config.verify, address=config.address,
-            service=config.service, port=config.port, base_dir=base_dir,
+            config.wsdl,
+            services,
+            timeout=config.timeout,
+            verify=config.verify,
+            address=config.address,
+            service=config.service,
+            port=config.port,
+            base_dir=base_dir,
         )
 
     async def operations(self) -> list[str]:
@@ -242,8 +248,11 @@ class SoapCaller:
         if self._proxy is None:
             document = await self._cache.document(self.location, verify=self.verify, timeout=self.timeout)
             client = zeep.AsyncClient(
-                document, transport=self._transport, settings=ZEEP_SETTINGS,
-                service_name=self.service_name, port_name=self.port_name,
+                document,
+                transport=self._transport,
+                settings=ZEEP_SETTINGS,
+                service_name=self.service_name,
+                port_name=self.port_name,
             )
             try:
                 proxy = client.service if self.address is None else self._proxy_at(client, self.address)

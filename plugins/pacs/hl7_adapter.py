@@ -29,11 +29,11 @@ class PacsHl7Config(MllpSenderConfig):
 
 class PacsHl7Adapter(MllpSender):
     name: ClassVar[str] = "pacs_hl7"
-    Config = PacsHl7Config  # type: ignore[assignment]  # a narrower config, as MllpSender declares its own
+    Config = PacsHl7Config
     business_keys: ClassVar[tuple[str, ...]] = BUSINESS_KEYS
     description: ClassVar[str] = "exam orders (new/change/cancel) as HL7 ORM^O01 over MLLP, ACK checked"
 
-    def __init__(self, config: PacsHl7Config, services: AdapterServices) -> None:  # type: ignore[override]
+    def __init__(self, config: PacsHl7Config, services: AdapterServices) -> None:
         super().__init__(config, services)
         self.order_settings = config
 

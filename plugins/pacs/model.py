@@ -119,7 +119,9 @@ def order_keys(payload: Payload) -> Mapping[str, str]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {name: str(data[name]) for name in BUSINESS_KEYS if isinstance(data.get(name), (str, int)) and data[name] != ""}
+    return {
+        name: str(data[name]) for name in BUSINESS_KEYS if isinstance(data.get(name), (str, int)) and data[name] != ""
+    }
 
 
 # --- reports ---------------------------------------------------------------------------------

@@ -54,34 +54,75 @@ def build_orm(
     """The ORM^O01 message for `order`, segments ended by CR, charset UTF-8 (MSH-18)."""
     control_id = control_id or uuid.uuid4().hex[:20]
     order_control, order_status = _ORDER_CONTROL[order.action]
-    msh = "|".join([
-        "MSH", "^~\\&", escape(sending[0]), escape(sending[1]), escape(receiving[0]), escape(receiving[1]),
-        _ts(now or datetime.now()), "", "ORM^O01", control_id, "P", VERSION, "", "", "", "", "", "UNICODE UTF-8",
-    ])
+    msh = "|".join(
+        [
+            "MSH",
+            "^~\\&",
+            escape(sending[0]),
+            escape(sending[1]),
+            escape(receiving[0]),
+            escape(receiving[1]),
+            _ts(now or datetime.now()),
+            "",
+            "ORM^O01",
+            control_id,
+            "P",
+            VERSION,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "UNICODE UTF-8",
+        ]
+    )
     patient = order.patient
-    pid = segment("PID", {
-        3: escape(patient.id) if patient else "",
-        5: escape(patient.name) if patient else "",
-        7: patient.birth_date.strftime("%Y%m%d") if patient and patient.birth_date else "",
-        8: patient.sex.value if patient else "",
-    })
+    pid = segment(
+        "PID",
+        {
+            3: escape(patient.id) if patient else "",
+            5: escape(patient.name) if patient else "",
+            7: patient.birth_date.strftime("%Y%m%d") if patient and patient.birth_date else "",
+            8: patient.sex.value if patient else "",
+        },
+    )
     physician = order.requesting_physician
     doctor = f"{escape(physician.id)}^{escape(physician.name)}" if physician else ""
-    pv1 = segment("PV1", {2: order.patient_class, 3: escape(order.room or ""), 8: doctor, 19: escape(order.visit_number or "")})
+    pv1 = segment(
+        "PV1", {2: order.patient_class, 3: escape(order.room or ""), 8: doctor, 19: escape(order.visit_number or "")}
+    )
     timing = f"1^once^^{_ts(order.scheduled_at)}^^{_PRIORITY[order.priority]}"
     placer = escape(order.placer_order_number or order.accession_number)
-    orc = segment("ORC", {
-        1: order_control, 2: placer, 3: escape(order.accession_number), 5: order_status, 7: timing,
-        12: doctor, 18: escape(order.station_ae or ""),
-    })
+    orc = segment(
+        "ORC",
+        {
+            1: order_control,
+            2: placer,
+            3: escape(order.accession_number),
+            5: order_status,
+            7: timing,
+            12: doctor,
+            18: escape(order.station_ae or ""),
+        },
+    )
     procedure = order.procedure
-    obr = segment("OBR", {
-        1: "1", 2: placer, 3: escape(order.accession_number),
-        4: f"{escape(procedure.code)}^{escape(procedure.name)}^HIS" if procedure else "",
-        13: escape(order.reason), 15: escape(procedure.body_part) if procedure else "", 16: doctor,
-        18: escape(order.accession_number), 19: escape(order.requested_procedure_id or ""),
-        20: escape(order.scheduled_step_id or ""), 24: order.modality or "", 27: timing,
-    })
+    obr = segment(
+        "OBR",
+        {
+            1: "1",
+            2: placer,
+            3: escape(order.accession_number),
+            4: f"{escape(procedure.code)}^{escape(procedure.name)}^HIS" if procedure else "",
+            13: escape(order.reason),
+            15: escape(procedure.body_part) if procedure else "",
+            16: doctor,
+            18: escape(order.accession_number),
+            19: escape(order.requested_procedure_id or ""),
+            20: escape(order.scheduled_step_id or ""),
+            24: order.modality or "",
+            27: timing,
+        },
+    )
     return SEGMENT_END.join([msh, pid, pv1, orc, obr]) + SEGMENT_END
 
 

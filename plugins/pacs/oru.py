@@ -38,7 +38,12 @@ STUDY_UID_CODE = "113014"
 _IMPRESSION = re.compile(r"(?i)^19005-8$|impression|conclusion|诊断|印象|结论")
 _RECOMMENDATION = re.compile(r"(?i)^18783-1$|recommend|建议")
 _TEXT_TYPES = frozenset({"TX", "FT", "ST"})
-_STATUS = {"P": ReportStatus.PRELIMINARY, "F": ReportStatus.FINAL, "C": ReportStatus.CORRECTED, "X": ReportStatus.CANCELLED}
+_STATUS = {
+    "P": ReportStatus.PRELIMINARY,
+    "F": ReportStatus.FINAL,
+    "C": ReportStatus.CORRECTED,
+    "X": ReportStatus.CANCELLED,
+}
 _SEX = frozenset({"M", "F", "O", "U"})
 _MODALITY = re.compile(r"^[A-Z]{2,4}$")
 
@@ -113,7 +118,10 @@ def map_oru(raw: bytes, *, default_charset: str = "utf-8", max_attachment_bytes:
         "attachments": observations.attachment_refs,
     }
     if segments.value(obr, 4):
-        report["procedure"] = {"code": segments.value(obr, 4, 1), "name": segments.value(obr, 4, 2) or segments.value(obr, 4, 1)}
+        report["procedure"] = {
+            "code": segments.value(obr, 4, 1),
+            "name": segments.value(obr, 4, 2) or segments.value(obr, 4, 1),
+        }
     try:
         return MappedReport(ExamReport.model_validate(report), observations.attachment_bytes)
     except ValidationError as exc:
@@ -168,7 +176,9 @@ class _Observations:
         encoding = self.segments.value(obx, 5, 4).lower()
         data = self.segments.raw(obx, 5).split(self.segments.separators.component)[4:5]
         if encoding != "base64" or not data:
-            raise InputError(f"an ED attachment must be Base64 (got {encoding or 'nothing'})", field=where, party="device")
+            raise InputError(
+                f"an ED attachment must be Base64 (got {encoding or 'nothing'})", field=where, party="device"
+            )
         if len(data[0]) * 3 // 4 > self.max_attachment_bytes:
             raise InputError(f"attachment larger than {self.max_attachment_bytes} bytes", field=where, party="device")
         try:
@@ -180,7 +190,9 @@ class _Observations:
             raise InputError(f"unsupported ED type {kind!r}", field=where, party="device")
         digest = hashlib.sha256(content).hexdigest()
         self.attachment_bytes[digest] = content
-        self.attachment_refs.append({"content_type": content_type, "sha256": digest, "size": len(content), "title": title})
+        self.attachment_refs.append(
+            {"content_type": content_type, "sha256": digest, "size": len(content), "title": title}
+        )
 
 
 def _person(segments: _Segments, row: list[str], number: int) -> tuple[str, str] | None:

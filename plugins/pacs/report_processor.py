@@ -29,7 +29,9 @@ class OruReportConfig(ProcessorConfig):
 class OruReportProcessor(Processor):
     name: ClassVar[str] = "pacs_oru_report"
     Config: ClassVar[type[ProcessorConfig]] = OruReportConfig
-    description: ClassVar[str] = "ORU^R01 radiology report → exam report JSON (findings, impression, author, PDF/images)"
+    description: ClassVar[str] = (
+        "ORU^R01 radiology report → exam report JSON (findings, impression, author, PDF/images)"
+    )
 
     def __init__(self, config: ProcessorConfig) -> None:
         assert isinstance(config, OruReportConfig)

@@ -38,10 +38,10 @@ class OperationNames(BaseModel):
 
 
 class PacsSoapConfig(SoapDestinationConfig):
-    operations: OperationNames = Field(default_factory=lambda: OperationNames.model_validate({}), description="operation names in the WSDL")
-    idempotent: bool = Field(
-        False, description="the PACS ignores an accession number it already has (safe to resend)"
+    operations: OperationNames = Field(
+        default_factory=lambda: OperationNames.model_validate({}), description="operation names in the WSDL"
     )
+    idempotent: bool = Field(False, description="the PACS ignores an accession number it already has (safe to resend)")
 
     _base_dir: Path | None = PrivateAttr(None)
 
@@ -83,13 +83,15 @@ class PacsSoapAdapter(Adapter):
 
     def transform_response(self, response: Payload) -> Payload:
         answer = response.json()
-        return Payload.from_json({
-            "accession_number": answer.get("accessionNumber"),
-            "action": answer.get("action"),
-            "accepted": True,
-            "study_instance_uid": answer.get("studyInstanceUid"),
-            "message": answer.get("resultMessage", ""),
-        })
+        return Payload.from_json(
+            {
+                "accession_number": answer.get("accessionNumber"),
+                "action": answer.get("action"),
+                "accepted": True,
+                "study_instance_uid": answer.get("studyInstanceUid"),
+                "message": answer.get("resultMessage", ""),
+            }
+        )
 
     async def aclose(self) -> None:
         """The HTTP client is the engine's shared one; nothing of our own to release."""

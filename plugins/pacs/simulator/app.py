@@ -36,15 +36,17 @@ SOAP_PATH = "/ExamOrderService"
 class PacsSimulator:
     def __init__(self, state: PacsState | None = None) -> None:
         self.state = state or PacsState()
-        self.app = Starlette(routes=[
-            Route(SOAP_PATH, self.soap_endpoint, methods=["GET", "POST"]),
-            Route("/api/exam-orders", self.rest_new, methods=["POST"]),
-            Route("/api/exam-orders/{accession}", self.rest_item, methods=["GET", "PUT"]),
-            Route("/api/exam-orders/{accession}/cancel", self.rest_cancel, methods=["POST"]),
-            Route("/_control/faults", self.control_fault, methods=["POST"]),
-            Route("/_control/reset", self.control_reset, methods=["POST"]),
-            Route("/_control/calls", self.control_calls, methods=["GET"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route(SOAP_PATH, self.soap_endpoint, methods=["GET", "POST"]),
+                Route("/api/exam-orders", self.rest_new, methods=["POST"]),
+                Route("/api/exam-orders/{accession}", self.rest_item, methods=["GET", "PUT"]),
+                Route("/api/exam-orders/{accession}/cancel", self.rest_cancel, methods=["POST"]),
+                Route("/_control/faults", self.control_fault, methods=["POST"]),
+                Route("/_control/reset", self.control_reset, methods=["POST"]),
+                Route("/_control/calls", self.control_calls, methods=["GET"]),
+            ]
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)

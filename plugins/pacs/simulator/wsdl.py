@@ -53,10 +53,11 @@ def _order_type() -> str:
 def _messages_and_operations() -> tuple[str, str, str]:
     messages, port_ops, binding_ops = [], [], []
     for operation in OPERATIONS:
-        messages.append(
-            f'  <wsdl:message name="{operation}In"><wsdl:part name="parameters" element="tns:{operation}Request"/></wsdl:message>\n'
-            f'  <wsdl:message name="{operation}Out"><wsdl:part name="parameters" element="tns:{operation}Response"/></wsdl:message>'
-        )
+        for direction, suffix in (("In", "Request"), ("Out", "Response")):
+            messages.append(
+                f'  <wsdl:message name="{operation}{direction}">'
+                f'<wsdl:part name="parameters" element="tns:{operation}{suffix}"/></wsdl:message>'
+            )
         port_ops.append(
             f'    <wsdl:operation name="{operation}"><wsdl:input message="tns:{operation}In"/>'
             f'<wsdl:output message="tns:{operation}Out"/></wsdl:operation>'

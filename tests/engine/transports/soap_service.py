@@ -72,7 +72,9 @@ def envelope(body: str) -> bytes:
 
 
 def fault(code: str, text: str) -> bytes:
-    return envelope(f"<soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{escape(text)}</faultstring></soap:Fault>")
+    return envelope(
+        f"<soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{escape(text)}</faultstring></soap:Fault>"
+    )
 
 
 @dataclass

@@ -155,7 +155,9 @@ async def test_refused_connection_did_not_leave(services: HttpClients, tmp_path:
     (tmp_path / "echo.wsdl").write_text(WSDL.replace("{address}", f"http://127.0.0.1:{dead_port}/echo"))
     wire = Wire()
     with pytest.raises(TransientError) as raised:
-        await SoapCaller(str(tmp_path / "echo.wsdl"), services, timeout=5.0, cache=WsdlCache()).call("Echo", wire, text="x")
+        await SoapCaller(str(tmp_path / "echo.wsdl"), services, timeout=5.0, cache=WsdlCache()).call(
+            "Echo", wire, text="x"
+        )
     assert not isinstance(raised.value, OutcomeUnknownError)
     assert raised.value.detail["condition"] == "connect" and not wire.request_left
 

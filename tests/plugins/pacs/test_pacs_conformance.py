@@ -58,7 +58,9 @@ class TestPacsRestConformance(AdapterConformance):
 
     @pytest.fixture
     def dead_adapter(self, dead_port: int, http_services: HttpClients) -> PacsRestAdapter:
-        return PacsRestAdapter(PacsRestConfig.model_validate({"base_url": f"http://127.0.0.1:{dead_port}/api"}), http_services)
+        return PacsRestAdapter(
+            PacsRestConfig.model_validate({"base_url": f"http://127.0.0.1:{dead_port}/api"}), http_services
+        )
 
     @pytest.fixture
     def adapter_raising(self, raising_services: Callable[[BaseException], HttpClients]) -> AdapterFactory:

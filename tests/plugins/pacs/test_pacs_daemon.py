@@ -28,8 +28,16 @@ def conf(tmp_path: Path, pacs: PacsServer, monkeypatch: pytest.MonkeyPatch) -> P
     conf = write_conf(tmp_path, "http://127.0.0.1:9")
     outbox = {"initial_backoff": 0.05, "max_backoff": 0.2}
     channels = {
-        "exam_orders_soap": {"name": "pacs_ws", "adapter": "pacs_soap", "config": {"wsdl": pacs.wsdl_url, "timeout": 2}},
-        "exam_orders_rest": {"name": "pacs_api", "adapter": "pacs_rest", "config": {"base_url": pacs.rest_url, "timeout": 2}},
+        "exam_orders_soap": {
+            "name": "pacs_ws",
+            "adapter": "pacs_soap",
+            "config": {"wsdl": pacs.wsdl_url, "timeout": 2},
+        },
+        "exam_orders_rest": {
+            "name": "pacs_api",
+            "adapter": "pacs_rest",
+            "config": {"base_url": pacs.rest_url, "timeout": 2},
+        },
     }
     for channel, destination in channels.items():
         spec = {"destinations": [{**destination, "delivery": "async", "outbox": outbox, "retry": {"attempts": 1}}]}
@@ -78,7 +86,9 @@ async def test_an_order_via_soap_keeps_the_exact_envelopes(
 
     assert view.status == "sent", view.reason
     assert view.business_keys == {
-        "accession_number": "ACC6001", "requested_procedure_id": "RP6001", "scheduled_step_id": "SPS6001",
+        "accession_number": "ACC6001",
+        "requested_procedure_id": "RP6001",
+        "scheduled_step_id": "SPS6001",
     }
     assert pacs.simulator.state.exams["ACC6001"].status == "scheduled"
     sent, answered = stage(view, "sent"), stage(view, "response_raw")
@@ -97,7 +107,10 @@ async def test_an_order_via_rest_and_one_accession_traced_across_hops(
     found = await daemon.engine.store.find_by_key("accession_number", "ACC6002")
     assert sorted(found) == sorted([via_rest, via_soap])
     assert pacs.simulator.state.exams["ACC6002"].history == ["new", "change"]
-    assert [(c.style, c.operation) for c in pacs.simulator.state.calls] == [("rest", "new"), ("soap", "ChangeExamOrder")]
+    assert [(c.style, c.operation) for c in pacs.simulator.state.calls] == [
+        ("rest", "new"),
+        ("soap", "ChangeExamOrder"),
+    ]
 
 
 async def test_a_soap_fault_is_the_pacs_with_its_faultstring(

@@ -39,7 +39,9 @@ def test_not_json_is_his_fault() -> None:
 
 
 def test_keys_survive_a_broken_order() -> None:
-    assert order_keys(Payload.from_json({"accession_number": "ACC5003", "modality": 7})) == {"accession_number": "ACC5003"}
+    assert order_keys(Payload.from_json({"accession_number": "ACC5003", "modality": 7})) == {
+        "accession_number": "ACC5003"
+    }
     assert order_keys(Payload(b"not json")) == {}
 
 

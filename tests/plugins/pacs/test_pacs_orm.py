@@ -88,7 +88,9 @@ async def receiver() -> AsyncIterator[tuple[int, list[bytes], Callable[[str], No
 async def test_orders_over_mllp_are_acknowledged(receiver: tuple[int, list[bytes], Callable[[str], None]]) -> None:
     port, received, refuse = receiver
     clients = HttpClients()
-    adapter = PacsHl7Adapter(PacsHl7Config.model_validate({"host": "127.0.0.1", "port": port, "ack_timeout": 5}), clients)
+    adapter = PacsHl7Adapter(
+        PacsHl7Config.model_validate({"host": "127.0.0.1", "port": port, "ack_timeout": 5}), clients
+    )
     try:
         wire = Wire()
         request = adapter.transform(Payload.from_json(exam_order("ACC4005")))

@@ -25,7 +25,9 @@ from plugins.pacs.orm import segment
 from plugins.pacs.oru import map_oru
 from plugins.pacs.report_processor import OruReportConfig, OruReportProcessor
 
-SAMPLE = Path(__file__).parents[3] / ".." / "shared" / "samples" / "hl7" / "dcm4che_mesa_oru_r01_radiology_report_v251.hl7"
+SAMPLE = (
+    Path(__file__).parents[3] / ".." / "shared" / "samples" / "hl7" / "dcm4che_mesa_oru_r01_radiology_report_v251.hl7"
+)
 PDF = b"%PDF-1.4\n% synthetic report for tests\n%%EOF\n"
 
 
@@ -34,8 +36,22 @@ def oru(accession: str = "ACC9001", *, pdf: str | None = None, control_id: str =
     segments = [
         f"MSH|^~\\&|PACS|RADIOLOGY|HIS|HOSPITAL|20261123101000||ORU^R01|{control_id}|P|2.3.1||||||UNICODE UTF-8",
         "PID|||P-TEST-0001||测试^患者甲||19800229|F",
-        segment("OBR", {1: "1", 2: "SQD9001", 3: accession, 4: "CT0101^头颅CT平扫^HIS", 7: "20261123093500",
-                        18: accession, 19: "RP9001", 22: "20261123100500", 24: "CT", 25: "F", 32: "R01&测试&报告医生"}),
+        segment(
+            "OBR",
+            {
+                1: "1",
+                2: "SQD9001",
+                3: accession,
+                4: "CT0101^头颅CT平扫^HIS",
+                7: "20261123093500",
+                18: accession,
+                19: "RP9001",
+                22: "20261123100500",
+                24: "CT",
+                25: "F",
+                32: "R01&测试&报告医生",
+            },
+        ),
         "OBX|1|ST|113014^DICOM Study^DCM||1.2.826.0.1.3680043.2.1125.9001||||||F",
         "OBX|2|TX|59776-5^检查所见^LN|1|颅内未见明显异常密度影。||||||F",
         "OBX|3|TX|59776-5^检查所见^LN|2|脑室系统未见扩张，中线结构居中。||||||F",
@@ -109,21 +125,37 @@ async def his_upstream() -> AsyncIterator[Upstream]:
 async def engine(tmp_path: Path, his_upstream: Upstream) -> AsyncIterator[Engine]:
     conf = tmp_path / "conf"
     (conf / "channels").mkdir(parents=True)
-    (conf / "hisbridge.yaml").write_text(yaml.safe_dump({
-        "store": {"url": f"sqlite:///{tmp_path / 'store.db'}"}, "outbox": {"poll_interval": 0.02},
-    }))
-    (conf / "channels" / "pacs_reports.yaml").write_text(yaml.safe_dump({
-        "content_type": "application/hl7-v2",
-        "source": {"kind": "mllp", "config": {"port": 0}},
-        "processors": [{"name": "pacs_oru_report", "config": {"max_attachment_bytes": 1024}}],
-        "destinations": [{"name": "his_reports", "adapter": "http_json", "delivery": "async",
-                          "outbox": {"initial_backoff": 0.05, "max_backoff": 0.2},
-                          "config": {"url": f"{his_upstream.url}/reports", "timeout": 2, "idempotent": True}}],
-    }))
+    (conf / "hisbridge.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "store": {"url": f"sqlite:///{tmp_path / 'store.db'}"},
+                "outbox": {"poll_interval": 0.02},
+            }
+        )
+    )
+    (conf / "channels" / "pacs_reports.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "content_type": "application/hl7-v2",
+                "source": {"kind": "mllp", "config": {"port": 0}},
+                "processors": [{"name": "pacs_oru_report", "config": {"max_attachment_bytes": 1024}}],
+                "destinations": [
+                    {
+                        "name": "his_reports",
+                        "adapter": "http_json",
+                        "delivery": "async",
+                        "outbox": {"initial_backoff": 0.05, "max_backoff": 0.2},
+                        "config": {"url": f"{his_upstream.url}/reports", "timeout": 2, "idempotent": True},
+                    }
+                ],
+            }
+        )
+    )
     pm = create_plugin_manager()
     catalogue = Catalogue.build(pm)
-    running = await Engine.start(load_config(conf, catalogue=catalogue), pm=pm, catalogue=catalogue,
-                                 base_dir=base_dir(conf))
+    running = await Engine.start(
+        load_config(conf, catalogue=catalogue), pm=pm, catalogue=catalogue, base_dir=base_dir(conf)
+    )
     yield running
     await running.stop()
 

@@ -25,7 +25,9 @@ async def test_new_change_cancel(rest_adapter: PacsRestAdapter, pacs: PacsServer
     cancelled = await send(rest_adapter, {"action": "cancel", "accession_number": "ACC3001"})
     assert cancelled.json()["history"] == ["new", "change", "cancel"]
     assert [(c.style, c.operation, c.outcome) for c in pacs.simulator.state.calls] == [
-        ("rest", "new", "accepted"), ("rest", "change", "accepted"), ("rest", "cancel", "accepted"),
+        ("rest", "new", "accepted"),
+        ("rest", "change", "accepted"),
+        ("rest", "cancel", "accepted"),
     ]
 
 
@@ -33,7 +35,11 @@ async def test_unknown_accession(rest_adapter: PacsRestAdapter) -> None:
     with pytest.raises(PermanentError) as raised:
         await send(rest_adapter, exam_order("ACC3002", "change"))
     detail = raised.value.detail
-    assert (detail["condition"], detail["accession_number"], detail["http_status"]) == ("unknown_accession", "ACC3002", 404)
+    assert (detail["condition"], detail["accession_number"], detail["http_status"]) == (
+        "unknown_accession",
+        "ACC3002",
+        404,
+    )
     assert detail["pacs_code"] == "1"
 
 

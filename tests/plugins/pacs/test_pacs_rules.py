@@ -32,16 +32,42 @@ def test_every_rule_is_a_plugin_rule() -> None:
     ("error", "party", "rule_id"),
     [
         (translate_zeep(Fault("数据库连接失败", code="soap:Server")), Party.THIRD_PARTY, "pacs.third_party.soap_fault"),
-        (translate_zeep(Fault("accession number A1 not found (检查号不存在)", code="soap:Client")), Party.HIS,
-         "pacs.his.unknown_accession_fault"),
-        (PermanentError("pacs_rejected: PlaceExamOrder result 2: 检查号已存在",
-                        detail={"condition": "pacs_rejected", "result_code": 2, "operation": "PlaceExamOrder",
-                                "result_message": "检查号已存在"}), Party.HIS, "pacs.his.duplicate_accession"),
-        (PermanentError("pacs_rejected: PlaceExamOrder result 9: 设备停用",
-                        detail={"condition": "pacs_rejected", "result_code": 9, "operation": "PlaceExamOrder",
-                                "result_message": "设备停用"}), Party.THIRD_PARTY, "pacs.third_party.rejected"),
-        (PermanentError("malformed_xml: x", detail={"condition": "malformed_xml"}), Party.THIRD_PARTY,
-         "pacs.third_party.malformed_xml"),
+        (
+            translate_zeep(Fault("accession number A1 not found (检查号不存在)", code="soap:Client")),
+            Party.HIS,
+            "pacs.his.unknown_accession_fault",
+        ),
+        (
+            PermanentError(
+                "pacs_rejected: PlaceExamOrder result 2: 检查号已存在",
+                detail={
+                    "condition": "pacs_rejected",
+                    "result_code": 2,
+                    "operation": "PlaceExamOrder",
+                    "result_message": "检查号已存在",
+                },
+            ),
+            Party.HIS,
+            "pacs.his.duplicate_accession",
+        ),
+        (
+            PermanentError(
+                "pacs_rejected: PlaceExamOrder result 9: 设备停用",
+                detail={
+                    "condition": "pacs_rejected",
+                    "result_code": 9,
+                    "operation": "PlaceExamOrder",
+                    "result_message": "设备停用",
+                },
+            ),
+            Party.THIRD_PARTY,
+            "pacs.third_party.rejected",
+        ),
+        (
+            PermanentError("malformed_xml: x", detail={"condition": "malformed_xml"}),
+            Party.THIRD_PARTY,
+            "pacs.third_party.malformed_xml",
+        ),
         (PermanentError("wsdl: x", detail={"condition": "wsdl"}), Party.ENGINE, "pacs.engine.wsdl"),
     ],
 )
@@ -56,8 +82,9 @@ def test_the_fault_reason_quotes_the_faultstring(rules: list[FaultRule]) -> None
 
 
 def test_rest_unknown_accession_is_his(rules: list[FaultRule]) -> None:
-    error = PermanentError("unknown_accession", detail={"condition": "unknown_accession", "accession_number": "A9",
-                                                        "http_status": 404})
+    error = PermanentError(
+        "unknown_accession", detail={"condition": "unknown_accession", "accession_number": "A9", "http_status": 404}
+    )
     found = verdict(rules, error, adapter="pacs_rest")
     assert (found.party, found.rule_id) == (Party.HIS, "pacs.his.unknown_accession")
     assert "A9" in found.reason

@@ -47,8 +47,15 @@ async def test_a_fault_can_target_one_operation(pacs: PacsServer, http: httpx.As
     clients = HttpClients()
     try:
         soap = SoapCaller(pacs.wsdl_url, clients, timeout=5, cache=WsdlCache())
-        order = {"accessionNumber": "ACC8002", "patientId": "P-TEST-2", "patientName": "测试", "procedureCode": "X",
-                 "procedureName": "胸部DR", "modality": "DX", "scheduledAt": "2026-11-23T10:00:00"}
+        order = {
+            "accessionNumber": "ACC8002",
+            "patientId": "P-TEST-2",
+            "patientName": "测试",
+            "procedureCode": "X",
+            "procedureName": "胸部DR",
+            "modality": "DX",
+            "scheduledAt": "2026-11-23T10:00:00",
+        }
         placed = await soap.call("PlaceExamOrder", Wire(), order=order)
         assert placed["resultCode"] == 0  # zeep unwraps a response with one part
     finally:
@@ -57,7 +64,9 @@ async def test_a_fault_can_target_one_operation(pacs: PacsServer, http: httpx.As
 
 
 async def test_a_soap_request_that_is_not_xml_gets_a_client_fault(pacs: PacsServer, http: httpx.AsyncClient) -> None:
-    response = await http.post(f"{pacs.url}/ExamOrderService", content=b"<not-closed", headers={"content-type": "text/xml"})
+    response = await http.post(
+        f"{pacs.url}/ExamOrderService", content=b"<not-closed", headers={"content-type": "text/xml"}
+    )
     assert response.status_code == 500 and b"<faultcode>soap:Client</faultcode>" in response.content
 
 

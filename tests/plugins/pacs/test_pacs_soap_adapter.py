@@ -33,7 +33,9 @@ async def test_new_change_cancel_reach_the_pacs(make_soap_adapter: MakeAdapter, 
     assert exam.history == ["new", "change", "cancel"] and exam.status == "cancelled"
     assert exam.order["patientName"] == "测试患者甲" and exam.order["scheduledAt"] == "2026-11-23T09:30:00"
     assert [call.operation for call in pacs.simulator.state.calls] == [
-        "PlaceExamOrder", "ChangeExamOrder", "CancelExamOrder",
+        "PlaceExamOrder",
+        "ChangeExamOrder",
+        "CancelExamOrder",
     ]
 
 

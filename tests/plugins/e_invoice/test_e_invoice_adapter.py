@@ -173,3 +173,23 @@ async def test_the_payment_voucher_pair(adapter: EInvoiceAdapter, platform: Plat
     assert issued["billNo"] != refund["billNo"]
     assert [b.method for b in platform.simulator.state.bills.values()] == [
         "invoicePayMentVoucher", "writeOffPayMentVoucher"]
+
+
+async def test_the_lookup_pages_through_the_business_day(
+    make_adapter: Any, platform: PlatformServer
+) -> None:
+    adapter = make_adapter(lookup_page_size=1)
+    for number in range(3):
+        await run(adapter, outpatient(f"MZ-PAGE-{number}"))
+    wire = Wire()
+    picture = await run(adapter, {"method": "picture", "data": {"busNo": "MZ-PAGE-2",
+                                                                "busDateTime": "20261122094000123"}}, wire)
+    assert picture["billNo"] == platform.simulator.state.bills["MZ-PAGE-2"].bill_no
+    assert [r.detail["page"] for r in wire.records] == [1, 2, 3]
+
+
+async def test_the_picture_of_a_bill_never_issued_is_his_fault(adapter: EInvoiceAdapter) -> None:
+    wire = Wire()
+    error = await failure(adapter, {"method": "picture", "data": {"busNo": "MZ-NEVER",
+                                                                  "busDateTime": "20261122094000123"}}, wire)
+    assert verdict_of(error, wire) == ("his", "e_invoice.his.no_bill_for_bus_no")

@@ -4,6 +4,7 @@ invoice against the simulated platform, and the stored reply holds the invoice n
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -13,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from engine.cli import main
 from engine.daemon import Daemon
 from plugins.e_invoice.simulator import Fault, PlatformServer, PlatformSimulator
 from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, his, operator, running_daemon
@@ -159,3 +162,25 @@ async def test_invoices_accepted_during_an_outage_are_issued_once_after_recovery
         assert {v["status"] for v in views} == {"sent"}
     assert simulator.state.issued_count == count
     assert sorted(simulator.state.bills) == [f"MZ{n:05d}" for n in range(count)]
+
+
+async def test_history_upload_skips_what_the_daemon_already_issued(
+    tmp_path: Path, platform: PlatformServer, client: httpx.AsyncClient
+) -> None:
+    conf = write_conf(tmp_path, platform.base_url)
+    async with running_daemon(conf) as daemon:
+        accepted = await post_invoice(client, daemon, outpatient("MZ-DAEMON"))
+        assert (await final_status(client, daemon, accepted.json()["message_id"]))["status"] == "sent"
+    export, report = tmp_path / "history.csv", tmp_path / "result.csv"
+    data = outpatient("MZ-DAEMON")["data"]
+    columns = ["busNo", "busDateTime", "placeCode", "payee", "author", "payer", "totalAmt"]
+    with export.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*columns, "payChannelDetail"])
+        writer.writerow([*(data[name] for name in columns), json.dumps(data["payChannelDetail"])])
+    calls_before = len(platform.simulator.state.calls)
+    result = await asyncio.to_thread(CliRunner().invoke, main, [
+        "--conf", str(conf), "e-invoice", "upload-history", "--csv", str(export), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "already_sent 1" in result.output
+    assert len(platform.simulator.state.calls) == calls_before

@@ -131,7 +131,8 @@ def print_table(results: list[Result]) -> None:
     for r in results:
         print(f"{r.name:36} {r.concurrency:>4} {r.rate:>8.0f} {r.percentile(0.5):>8.2f} {r.percentile(0.99):>8.2f}")
     for concurrency in (1, 16):
-        best = max((r for r in results if r.concurrency == concurrency and "reference" not in r.name), key=lambda r: r.rate)
+        candidates = [r for r in results if r.concurrency == concurrency and "reference" not in r.name]
+        best = max(candidates, key=lambda r: r.rate)
         print(f"fastest httpx-API transport at concurrency {concurrency}: {best.name} ({best.rate:.0f} req/s)")
     print(f"median p50 across all: {statistics.median(r.percentile(0.5) for r in results):.2f} ms")
 

@@ -58,12 +58,18 @@ class AttemptResult:
     @property
     def http_status(self) -> int | None:
         records = [r.status_code for r in self.wire.records if r.status_code is not None]
-        return records[-1] if records else _detail(self.error, "http_status")
+        if records:
+            return records[-1]
+        status = _detail(self.error, "http_status")
+        return status if isinstance(status, int) else None
 
     @property
     def ack_code(self) -> str | None:
         records = [r.ack_code for r in self.wire.records if r.ack_code is not None]
-        return records[-1] if records else _detail(self.error, "ack_code")
+        if records:
+            return records[-1]
+        code = _detail(self.error, "ack_code")
+        return code if isinstance(code, str) else None
 
     def stages(self, delivery_id: int, mode: StorageMode) -> list[StageRecord]:
         """The wire and reply stages of this attempt, as the storage mode allows."""

@@ -62,7 +62,7 @@ class OutboxWorker:
         while not self._stopping.is_set():
             try:
                 claimed = await self._claim()
-            except Exception:  # noqa: BLE001 - a store hiccup must not kill the worker
+            except Exception:  # a store hiccup must not kill the worker
                 log.exception("outbox claim failed")
                 claimed = []
             for item in claimed:
@@ -96,7 +96,7 @@ class OutboxWorker:
         channel, destination = self.destinations[item.destination]
         try:
             await self.pipeline.deliver_claimed(item, destination, channel)
-        except Exception:  # noqa: BLE001 - the lease expires and the delivery is tried again
+        except Exception:  # the lease expires and the delivery is tried again
             log.exception("outbox delivery failed", message_id=item.message_id, destination=item.destination)
         finally:
             self._slots.release()

@@ -318,7 +318,7 @@ class Pipeline:
                 message_id=message_id, channel=channel.name, destination=destination.name,
                 status=status.value, verdict=verdict,
             )
-        except Exception:  # noqa: BLE001 - an observer must never break delivery
+        except Exception:  # an observer must never break delivery
             log.exception("observer hook failed", hook="hisbridge_message_finished")
 
     def _log_finished(

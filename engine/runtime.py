@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pluggy
@@ -16,7 +17,7 @@ import structlog
 from engine.attribution.rules import FaultRule
 from engine.catalogue import Catalogue
 from engine.channels import Channel, breaker_key, build_channels, destinations_by_name
-from engine.config.model import EngineConfig
+from engine.config.model import BreakerSettings, EngineConfig
 from engine.delivery import utcnow
 from engine.formats.registry import FormatRegistry
 from engine.message import Payload, StageName
@@ -159,8 +160,8 @@ class Engine:
         self.breakers.resume(breaker)
         log.info("breaker resumed by operator", breaker=breaker, by=by)
 
-    def _breaker_settings(self) -> dict:
-        settings = {}
+    def _breaker_settings(self) -> dict[str, BreakerSettings]:
+        settings: dict[str, BreakerSettings] = {}
         for channel in self.config.channels.values():
             for destination in channel.destinations:
                 settings.setdefault(breaker_key(destination), destination.breaker)
@@ -186,8 +187,8 @@ class Engine:
             source_cls = self.catalogue.sources[spec.kind]
             binding = SourceBinding(
                 channel=channel.name,
-                accept=lambda payload, c=channel, k=spec.kind: self.pipeline.accept(c, payload, source=k),
-                call=lambda payload, c=channel, k=spec.kind: self.pipeline.call(c, payload, source=k),
+                accept=partial(self.pipeline.accept, channel, source=spec.kind),
+                call=partial(self.pipeline.call, channel, source=spec.kind),
             )
             source = source_cls(source_cls.Config.model_validate(spec.config), binding)
             await source.start()
@@ -199,7 +200,7 @@ class Engine:
             await asyncio.sleep(SUSPENSIONS_REFRESH_SECONDS)
             try:
                 persisted = await self.store.suspensions()
-            except Exception:  # noqa: BLE001 - keep the current state until the store answers
+            except Exception:  # keep the current state until the store answers
                 log.exception("reading suspensions failed")
                 continue
             for status in self.breakers.states():
@@ -215,6 +216,6 @@ class Engine:
                 pruned = await self.store.prune(older_than=cutoff)
                 if pruned:
                     log.info("pruned finished messages", count=pruned, older_than=cutoff.isoformat())
-            except Exception:  # noqa: BLE001 - pruning is housekeeping; try again next round
+            except Exception:  # pruning is housekeeping; try again next round
                 log.exception("pruning failed")
             await asyncio.sleep(PRUNE_EVERY_SECONDS)

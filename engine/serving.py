@@ -30,7 +30,7 @@ class LocalServer:
     the port chosen on the first start is kept for later starts."""
 
     def __init__(
-        self, app: Any, *, host: str = "127.0.0.1", port: int = 0, graceful_seconds: float = 2,
+        self, app: Any, *, host: str = "127.0.0.1", port: int = 0, graceful_seconds: int = 2,
         on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.app = app

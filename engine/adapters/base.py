@@ -137,8 +137,8 @@ class Adapter(ABC):
         """Business keys of this message (names from `business_keys`) for indexed lookup."""
         return {}
 
-    async def check(self) -> None:
+    async def check(self) -> None:  # noqa: B027 - optional: doing nothing is the default
         """Optional health probe; raise an AdapterError when the remote system is not usable."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional: most adapters hold nothing
         """Release resources; called once at shutdown, must be safe to call twice."""

@@ -112,7 +112,7 @@ class HisbridgeGroup(click.Group):
         cli.commands = dict(self.commands)
         try:
             obj.pm.hook.hisbridge_register_commands(cli=cli)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a plugin may raise anything; the CLI names it and exits
             _fail(PluginError(f"a plugin failed to add its commands: {exc!r}"))
         return click.Group.main(cli, *args, **kwargs)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-from datetime import UTC, datetime, timedelta
 from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click

@@ -176,7 +176,7 @@ def _yaml_problem(path: Path, exc: yaml.MarkedYAMLError) -> str:
     message = exc.problem or exc.context
     if exc.problem and exc.context and exc.context_mark:
         # The problem is often found at the end of the file; say where the construct began.
-        message += f" ({exc.context} that starts at line {exc.context_mark.line + 1})"
+        message = f"{exc.problem} ({exc.context} that starts at line {exc.context_mark.line + 1})"
     return f"{where}: YAML syntax error: {message}"
 
 

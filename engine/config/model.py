@@ -33,7 +33,9 @@ Secret = SecretRef
 
 
 class BreakerSettings(Strict):
-    key: str | None = Field(None, description="breaker shared by destinations with the same key; defaults to the destination name")
+    key: str | None = Field(
+        None, description="breaker shared by destinations with the same key; defaults to the destination name"
+    )
     fail_max: int = Field(5, gt=0, description="consecutive transient failures that open the breaker")
     reset_timeout: float = Field(30.0, gt=0, description="seconds open before one probe call is let through")
     slow_call_seconds: float | None = Field(None, gt=0, description="a call slower than this counts as a failure")
@@ -116,7 +118,10 @@ class ApiSettings(Strict):
 
 
 class StoreSettings(Strict):
-    url: str = Field("sqlite:///var/hisbridge.db", description="SQLAlchemy URL; relative SQLite paths are under the config's base dir")
+    url: str = Field(
+        "sqlite:///var/hisbridge.db",
+        description="SQLAlchemy URL; relative SQLite paths are under the config's base dir",
+    )
     retention_days: float = Field(30, gt=0, description="finished messages older than this are pruned")
 
 

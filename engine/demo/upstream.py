@@ -25,10 +25,9 @@ from typing import Any, Literal
 
 import structlog
 
-from engine.serving import LocalServer, serve_until_signalled
-
 from engine.config.model import LoggingSettings
 from engine.logging import configure_logging
+from engine.serving import LocalServer, serve_until_signalled
 
 log = structlog.get_logger(__name__)
 

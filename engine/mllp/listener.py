@@ -55,7 +55,7 @@ class MllpListener(Source):
     Config = MllpListenerConfig
     description: ClassVar[str] = "HL7 v2 over MLLP from analysers and modalities; ACK after store"
 
-    def __init__(self, config: MllpListenerConfig, binding: SourceBinding) -> None:  # type: ignore[override]
+    def __init__(self, config: MllpListenerConfig, binding: SourceBinding) -> None:
         super().__init__(config, binding)
         self.config: MllpListenerConfig = config
         self._server: asyncio.Server | None = None

@@ -42,7 +42,7 @@ class MllpSender(Adapter):
     delivery = Delivery.ASYNC
     description: ClassVar[str] = "HL7 v2 over MLLP; waits for and checks the ACK"
 
-    def __init__(self, config: MllpSenderConfig, services: AdapterServices) -> None:  # type: ignore[override]
+    def __init__(self, config: MllpSenderConfig, services: AdapterServices) -> None:
         super().__init__(config, services)
         self.config: MllpSenderConfig = config
         self.idempotent = config.idempotent  # type: ignore[misc]  # instance overrides class
@@ -67,7 +67,7 @@ class MllpSender(Adapter):
                 ) from exc
         code, answered_id, text = _read_ack(ack, self.config.charset)
         wire.received(Payload(ack, HL7_CONTENT_TYPE), ack_code=code)
-        detail = {"ack_code": code, "ack_text": text, "control_id": control_id}
+        detail: dict[str, object] = {"ack_code": code, "ack_text": text, "control_id": control_id}
         if answered_id != control_id:
             raise PermanentError(f"ACK answers message {answered_id!r}, not {control_id!r}", detail=detail)
         if code in ("AE", "CE"):
@@ -129,7 +129,9 @@ def _read_ack(ack: bytes, charset: str) -> tuple[str, str, str]:
     try:
         separator = MshHeader.parse(text).separators.field
     except Hl7HeaderError as exc:
-        raise PermanentError(f"the answer is not an HL7 ACK: {exc.reason}", detail={"condition": "invalid_ack"}) from exc
+        raise PermanentError(
+            f"the answer is not an HL7 ACK: {exc.reason}", detail={"condition": "invalid_ack"}
+        ) from exc
     for segment in text.replace("\n", "\r").split("\r"):
         if segment.startswith("MSA"):
             fields = segment.split(separator) + ["", "", ""]

@@ -10,6 +10,7 @@ ends the attempt at once. Backoff is exponential from `initial_backoff`, plus up
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -32,8 +33,13 @@ async def call_with_retries(
     `idempotent`; the last error propagates unchanged."""
     if not idempotent or settings.attempts == 1:
         return await fn()
+    try:
+        return await fn()  # the usual case, without building a retry loop for it
+    except TransientError as first:
+        log.info("retrying transient failure", attempt=1, error=type(first).__name__)
+    await asyncio.sleep(_delay(settings, 1))
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(settings.attempts),
+        stop=stop_after_attempt(settings.attempts - 1),
         wait=_backoff(settings),
         retry=retry_if_exception_type(TransientError),
         before_sleep=_log_retry,
@@ -45,7 +51,7 @@ async def call_with_retries(
 def _backoff(settings: RetrySettings) -> Callable[[RetryCallState], float]:
     # tenacity's own jittered wait changed its parameters between 8.x and 9.x
     def wait(state: RetryCallState) -> float:
-        exponential = settings.initial_backoff * 2 ** (state.attempt_number - 1)
+        exponential = settings.initial_backoff * 2.0 ** (state.attempt_number - 1)
         jitter = random.uniform(0, settings.initial_backoff)
         return min(settings.max_backoff, exponential + jitter)
 
@@ -56,7 +62,7 @@ def _log_retry(state: RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome else None
     log.info(
         "retrying transient failure",
-        attempt=state.attempt_number,
+        attempt=state.attempt_number + 1,
         error=type(error).__name__,
         wait=round(state.upcoming_sleep, 3),
     )

@@ -19,12 +19,12 @@ import structlog
 from engine.errors import StoreError
 from engine.message import Payload, Status, Verdict
 from engine.store import reads, writes
+from engine.store.call_record import RecordCall
 from engine.store.database import DEFAULT_URL, create_store_engine, utc_now
 from engine.store.migrate import migrate as migrate_schema
-from engine.store.call_record import RecordCall
 from engine.store.records import (
-    AttemptWrite,
     AttemptRecord,
+    AttemptWrite,
     ClaimedDelivery,
     DeliveryUpdate,
     MessageView,

@@ -8,8 +8,9 @@ on the caller's event loop.
 When any operation of a group fails, the group is rolled back and its operations are run
 again one by one, each in its own transaction, so only the faulty operation's caller gets a
 StoreError. When the commit itself fails, every caller of the group gets a StoreError and
-nothing is re-run: the commit may have reached the disk, and a re-run could duplicate it. Operations are executed in submission order, so one caller's writes commit in
-the order they were made.
+nothing is re-run: the commit may have reached the disk, and a re-run could duplicate it.
+Operations are executed in submission order, so one caller's writes commit in the order they
+were made.
 
 An operation object whose class has `run_together(connection, operations)` is executed
 together with the consecutive operations of its class in the group (multi-row statements);
@@ -18,9 +19,9 @@ if that fails, the one-by-one re-run covers it like any other failure.
 An *early* operation resolves its future as soon as it has executed, before the commit
 (`create_message(wait=False)`). While every operation in the open transaction is early, the
 writer keeps it open for up to `commit_delay` so that the next writes share its commit: a
-lone sync caller then no longer waits for the fsync of the call before it. Its result must therefore survive a re-run: an operation
-that returns generated ids must insert the same ids when run again (see
-engine.store.writes.CreateMessage).
+lone sync caller then no longer waits for the fsync of the call before it. Its result must
+therefore survive a re-run: an operation that returns generated ids must insert the same ids
+when run again (see engine.store.writes.CreateMessage).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ class GroupWriter:
                     run_results = _execute(connection, run)
                     results.extend(run_results)
                     _settle([(operation, result, None)
-                             for operation, result in zip(run, run_results) if operation.early])
+                             for operation, result in zip(run, run_results, strict=True) if operation.early])
                 batch = self._more_early_writes(group, deadline)
                 group.extend(batch)
         except Exception as exc:  # noqa: BLE001 - any failure: isolate the faulty write
@@ -176,7 +177,7 @@ class GroupWriter:
             log.error("store commit failed", size=len(group), error=str(exc))
             _settle([(operation, None, exc) for operation in group])
             return
-        _settle([(operation, result, None) for operation, result in zip(group, results)])
+        _settle([(operation, result, None) for operation, result in zip(group, results, strict=True)])
 
     def _run_alone(self, connection: sa.Connection, operation: _Operation) -> _Outcome:
         try:

@@ -94,9 +94,9 @@ class CreateMessage:
         if pinned:
             connection.execute(INSERT_DELIVERIES, pinned)
         results: list[dict[str, int]] = [{} for _ in creates]
-        for (n, new), row in zip(slots, rows):
+        for (n, new), row in zip(slots, rows, strict=True):
             results[n][new.destination] = row["id"] if "id" in row else next(fresh_ids)
-        for create, ids in zip(creates, results):
+        for create, ids in zip(creates, results, strict=True):
             create._pinned = ids
         return results
 

@@ -53,7 +53,8 @@ class YibaoConfig(AdapterConfig):
     base_url: str = Field(description="centre or front-machine base, e.g. http://10.1.1.1:8080 (paths are appended)")
     paths: dict[str, str] = Field(
         default_factory=dict,
-        description="override endpoint paths: call, upload, download (defaults /fsi/api/rsfComIfsService/callService, /fsi/api/fileupload/upload, /fsi/api/fileupload/download)",
+        description="override endpoint paths: call, upload, download (defaults /fsi/api/rsfComIfsService/callService, "
+        "/fsi/api/fileupload/upload, /fsi/api/fileupload/download)",
     )
     fixmedins_code: str = Field(pattern=r"^[A-Za-z0-9]{12}$", description="定点医药机构编号, e.g. H44030400123")
     fixmedins_name: str = Field(max_length=200)
@@ -66,10 +67,14 @@ class YibaoConfig(AdapterConfig):
     operator: OperatorConfig = Field(description="default operator when HIS names none")
     terminal_mac: str = Field("00-00-00-00-00-00", description="mac sent in 9001 signIn")
     terminal_ip: str = Field("127.0.0.1", description="ip sent in 9001 signIn")
-    signing: SigningConfig = Field(default_factory=NoSigning, description="gateway scheme: none, tif, zhejiang_sm3, jilin")
+    signing: SigningConfig = Field(
+        default_factory=NoSigning, description="gateway scheme: none, tif, zhejiang_sm3, jilin"
+    )
     timeout: float = Field(30.0, gt=0, description="seconds to wait for the centre's answer")
     verify: bool | str = Field(True, description="TLS verification: true, false or a CA bundle path")
-    msgid_node: int = Field(0, ge=0, description="this engine node's number, 0..msgid_nodes-1 (unique msgid across nodes)")
+    msgid_node: int = Field(
+        0, ge=0, description="this engine node's number, 0..msgid_nodes-1 (unique msgid across nodes)"
+    )
     msgid_nodes: int = Field(1, ge=1, le=9000, description="how many engine nodes share this fixmedins_code")
     reversal_attempts: int = Field(3, ge=1, description="2601 tries after a settlement's answer was lost")
     sign_out_on_shutdown: bool = True

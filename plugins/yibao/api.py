@@ -47,7 +47,9 @@ from plugins.yibao.transactions import (
 )
 
 
-async def sign(signer: GatewaySigner, envelope: dict[str, Any], http: httpx.AsyncClient) -> tuple[bytes, dict[str, str]]:
+async def sign(
+    signer: GatewaySigner, envelope: dict[str, Any], http: httpx.AsyncClient
+) -> tuple[bytes, dict[str, str]]:
     """The exact body and headers to POST for `envelope` under `signer`'s scheme."""
     body = sealed_body(signer, envelope)
     return body, await request_headers(signer, body, http)

@@ -7,8 +7,9 @@ whatever their clocks say. Sequences 9000–9999 are kept for one-off tools (`hi
 reconcile` runs beside the daemon with the same config), so a CLI run never collides with
 the daemon. They are split into ten slots of 100 chosen by process id, and one generator
 is shared by all tool calls within a process (`tool_generator`): two tool processes
-started one after the other have different pids modulo 10, so they do not collide either. Within one generator the second is a logical
-clock: it never goes backwards (a wall clock stepped back does not reuse ids), and when a
+started one after the other have different pids modulo 10, so they do not collide either.
+Within one generator the second is a logical clock: it never goes backwards (a wall clock
+stepped back does not reuse ids), and when a
 node has used its whole range in one second it borrows the next second instead of
 waiting, so `next()` never blocks the event loop. With one node the range is 9,000 ids a
 second; with n nodes it is 9,000 // n.

@@ -16,7 +16,9 @@ from typing import Any
 from engine.errors import PermanentError
 
 _TRACE_SUFFIX = re.compile(r"^(?P<text>.*?)\s*[(（](?P<trace>[0-9A-Za-z-]+)@(?P<ip>[0-9A-Fa-f.:]+)[)）]\s*$", re.DOTALL)
-SIGN_IN_INVALID = re.compile(r"签到.{0,12}(失效|无效|过期|不存在|超时)|请先签到|未签到|sign_no.{0,20}(无效|invalid)", re.IGNORECASE)
+SIGN_IN_INVALID = re.compile(
+    r"签到.{0,12}(失效|无效|过期|不存在|超时)|请先签到|未签到|sign_no.{0,20}(无效|invalid)", re.IGNORECASE
+)
 """err_msg texts that mean the sign-in (sign_no) is no longer accepted."""
 
 MAX_RAW_IN_DETAIL = 2000

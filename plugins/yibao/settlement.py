@@ -103,7 +103,9 @@ async def reverse_lost_call(
     ) from lost
 
 
-def _reversed(facts: dict[str, object], reversal_msgid: str, outcome: str, centre_text: str | None) -> SettlementReversed:
+def _reversed(
+    facts: dict[str, object], reversal_msgid: str, outcome: str, centre_text: str | None
+) -> SettlementReversed:
     log.warning("yibao.settlement.reversed", oinfno=facts["oinfno"], omsgid=facts["omsgid"], outcome=outcome)
     detail = {**facts, "condition": "settlement_reversed", "reversal": outcome, "reversal_msgid": reversal_msgid}
     if centre_text:

@@ -73,7 +73,8 @@ def ledger_differences(
                               f"medfee HIS {row.medfee_sumamt}, engine {mine.medfee_sumamt}"))
     for setl_id, mine in sorted(engine.items()):
         if not mine.cancelled and setl_id not in centre_revoked and not (setl_id in his and his[setl_id].settled):
-            found.append(_his(DifferenceKind.HIS_MISSING, setl_id, mine, "settled at the centre; HIS does not count it"))
+            reason = "settled at the centre; HIS does not count it"
+            found.append(_his(DifferenceKind.HIS_MISSING, setl_id, mine, reason))
     return found
 
 

@@ -93,7 +93,8 @@ class Reconciler:
             "medfee_sumamt": float(totals.medfee_sumamt), "fund_pay_sumamt": float(totals.fund_pay_sumamt),
             "acct_pay": float(totals.acct_pay), "fixmedins_setl_cnt": totals.fixmedins_setl_cnt}})
         statement = (reply.output or {}).get("stmtinfo") or {}
-        result = GroupResult(key, totals, str(statement.get("stmt_rslt")) == "0", str(statement.get("stmt_rslt_dscr") or ""))
+        balanced = str(statement.get("stmt_rslt")) == "0"
+        result = GroupResult(key, totals, balanced, str(statement.get("stmt_rslt_dscr") or ""))
         if result.balanced:
             return result
         in_group = {

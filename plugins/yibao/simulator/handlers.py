@@ -240,7 +240,7 @@ def _uploaded_rows(content: bytes) -> dict[str, dict[str, str]]:
     columns = ("setl_id", "mdtrt_id", "psn_no", "medfee_sumamt", "fund_pay_sumamt", "acct_pay", "refd_setl_flag")
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         text = archive.read(archive.namelist()[0]).decode("utf-8")
-    rows = [dict(zip(columns, line.split("\t"))) for line in text.splitlines() if line.strip()]
+    rows = [dict(zip(columns, line.split("\t"), strict=False)) for line in text.splitlines() if line.strip()]
     return {row["setl_id"]: row for row in rows}
 
 
@@ -251,7 +251,8 @@ def _compare(centre: Settlement | None, hospital: dict[str, str] | None) -> tupl
         return "1", "机构无此结算"
     if centre.status != "active":
         return "1", f"中心已撤销（{centre.status}）"
-    if money(hospital["medfee_sumamt"]) != centre.medfee_sumamt or money(hospital["fund_pay_sumamt"]) != centre.fund_pay_sumamt:
+    if (money(hospital["medfee_sumamt"]) != centre.medfee_sumamt
+            or money(hospital["fund_pay_sumamt"]) != centre.fund_pay_sumamt):
         return "1", "金额不一致"
     return "0", "一致"
 

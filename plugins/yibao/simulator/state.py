@@ -119,7 +119,8 @@ class CentreState:
     def settle(self, *, infno: str, msgid: str, data: dict[str, Any], now: datetime, commit: bool) -> Settlement:
         person = self.person_by_psn_no(data["psn_no"])
         medfee = money(data["medfee_sumamt"])
-        own = money(data.get("fulamt_ownpay_amt")) + money(data.get("overlmt_selfpay")) + money(data.get("preselfpay_amt"))
+        own = (money(data.get("fulamt_ownpay_amt")) + money(data.get("overlmt_selfpay"))
+               + money(data.get("preselfpay_amt")))
         inscp = money(data["inscp_scp_amt"]) if data.get("inscp_scp_amt") not in (None, "") else medfee - own
         fund = min(money(inscp * POOL_RATE), medfee)
         personal = medfee - fund

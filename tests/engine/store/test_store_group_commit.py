@@ -132,7 +132,7 @@ async def test_creates_run_together_return_each_message_its_own_delivery_ids(
     writes = asyncio.gather(*(store.create_message(m, wait=n % 2 == 0)
                               for n, m in enumerate(messages)))
     await held.release()
-    for message, ids in zip(messages, await writes):
+    for message, ids in zip(messages, await writes, strict=True):
         view = await store.get_message(message.id, with_stages=True)
         assert view is not None
         assert ids == {d.destination: d.id for d in view.deliveries}
@@ -157,9 +157,9 @@ async def test_attempts_run_together_and_a_bad_one_fails_alone(
 
     held = HeldWriter(store)
     writes = asyncio.gather(
-        *(attempt(m, d, Status.REPLIED) for m, d in zip(messages[:5], delivery_ids[:5])),
+        *(attempt(m, d, Status.REPLIED) for m, d in zip(messages[:5], delivery_ids[:5], strict=True)),
         attempt(messages[5], 999_999, Status.REPLIED),  # no such delivery
-        *(attempt(m, d, Status.SENT) for m, d in zip(messages[5:], delivery_ids[5:])),
+        *(attempt(m, d, Status.SENT) for m, d in zip(messages[5:], delivery_ids[5:], strict=True)),
         return_exceptions=True,
     )
     await held.release()

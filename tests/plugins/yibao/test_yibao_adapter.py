@@ -83,7 +83,9 @@ async def test_an_invalid_sign_in_is_renewed_and_the_call_made_again(
     assert wire.records[0].sent.json()["msgid"] != wire.records[2].sent.json()["msgid"]
 
 
-async def test_outpatient_settlement_keeps_the_centres_invariants(adapter: YibaoAdapter, centre: SimulatorServer) -> None:
+async def test_outpatient_settlement_keeps_the_centres_invariants(
+    adapter: YibaoAdapter, centre: SimulatorServer
+) -> None:
     psn_no, area, mdtrt_id = await open_visit(adapter)
     reply, wire = await call(adapter, "2207", settle_input(psn_no, mdtrt_id), insuplc_admdvs=area)
     info = reply["output"]["setlinfo"]

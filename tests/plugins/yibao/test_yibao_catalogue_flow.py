@@ -59,7 +59,8 @@ async def test_every_catalogued_transaction_round_trips(adapter: YibaoAdapter, c
     # outpatient: visit, diagnosis, fees (uploaded, withdrawn, uploaded again), settle, cancel
     mdtrt_id = await visit()
     info = {"mdtrtinfo": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "med_type": "11", "begntime": "2026-11-01 09:00:00"},
-            "diseinfo": [{"diag_type": "1", "diag_srt_no": "1", "diag_code": "J06.900", "diag_name": "急性上呼吸道感染"}]}
+            "diseinfo": [{"diag_type": "1", "diag_srt_no": "1", "diag_code": "J06.900",
+                          "diag_name": "急性上呼吸道感染"}]}
     await call(adapter, "2203", info, **area)
     await call(adapter, "2203A", info, **area)
     fees, _ = await call(adapter, "2204", {"feedetail": fee_rows(psn_no, mdtrt_id, ["F1", "F2"])}, **area)
@@ -73,7 +74,8 @@ async def test_every_catalogued_transaction_round_trips(adapter: YibaoAdapter, c
     done, _ = await call(adapter, "2207", {"data": settle}, **area)
     setl_id = done["output"]["setlinfo"]["setl_id"]
     assert done["output"]["setlinfo"]["fund_pay_sumamt"] == pre["output"]["setlinfo"]["fund_pay_sumamt"]
-    undone, _ = await call(adapter, "2208", {"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": psn_no}}, **area)
+    undo = {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": psn_no}
+    undone, _ = await call(adapter, "2208", {"data": undo}, **area)
     assert undone["output"]["setlinfo"]["medfee_sumamt"] == -50.0
     await call(adapter, "2202", {"data": {"psn_no": psn_no, "mdtrt_id": mdtrt_id, "ipt_otp_no": "MZ0001"}}, **area)
 
@@ -147,7 +149,8 @@ async def test_reconciliation_details_show_a_settlement_the_centre_revoked(
     psn_no = person["output"]["baseinfo"]["psn_no"]
     area = {"insuplc_admdvs": person["output"]["insuinfo"][0]["insuplc_admdvs"]}
     stay = {"psn_no": psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": FAKE_CERT_NO, "medfee_sumamt": 80.0,
-            "psn_setlway": "01", "mdtrt_id": "300999001", "acct_used_flag": "0", "insutype": "310", "mid_setl_flag": "0"}
+            "psn_setlway": "01", "mdtrt_id": "300999001", "acct_used_flag": "0", "insutype": "310",
+            "mid_setl_flag": "0"}
     settled, _ = await call(adapter, "2304", {"data": stay}, **area)
     info = settled["output"]["setlinfo"]
     centre.simulator.state.revoke(info["setl_id"])
@@ -158,7 +161,8 @@ async def test_reconciliation_details_show_a_settlement_the_centre_revoked(
     assert totals["output"]["stmtinfo"]["stmt_rslt"] == "1"
     row = "\t".join([info["setl_id"], "300999001", psn_no, "80.00", f"{info['fund_pay_sumamt']:.2f}", "0.00", "0"])
     uploaded, _ = await call(adapter, "9101", {"fsUploadIn": {
-        "in": base64.b64encode(zipped("d.txt", row)).decode(), "filename": "d.txt.zip", "fixmedins_code": FIXMEDINS_CODE}})
+        "in": base64.b64encode(zipped("d.txt", row)).decode(), "filename": "d.txt.zip",
+        "fixmedins_code": FIXMEDINS_CODE}})
     details, _ = await call(adapter, "3202", {"data": {
         "setl_optins": "440300", "file_qury_no": uploaded["output"]["file_qury_no"], **day, "medfee_sumamt": 80.0,
         "fund_pay_sumamt": info["fund_pay_sumamt"], "cash_payamt": info["psn_cash_pay"], "fixmedins_setl_cnt": 1}})

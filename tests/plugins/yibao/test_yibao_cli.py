@@ -44,7 +44,8 @@ async def settle_through_the_engine(conf: Path, count: int) -> list[str]:
         return outcome.reply.json()
 
     try:
-        person = await call({"infno": "1101", "input": {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": FAKE_CERT_NO}}})
+        cert = {"mdtrt_cert_type": "02", "mdtrt_cert_no": FAKE_CERT_NO}
+        person = await call({"infno": "1101", "input": {"data": cert}})
         psn_no = person["output"]["baseinfo"]["psn_no"]
         setl_ids = []
         for number in range(count):

@@ -41,7 +41,9 @@ def secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def gateway(request: pytest.FixtureRequest, secrets_in_env: None) -> AsyncIterator[tuple[SimulatorServer, Callable[..., YibaoAdapter]]]:
+async def gateway(
+    request: pytest.FixtureRequest, secrets_in_env: None
+) -> AsyncIterator[tuple[SimulatorServer, Callable[..., YibaoAdapter]]]:
     scheme = request.param
     clients = HttpClients()
     made: list[YibaoAdapter] = []

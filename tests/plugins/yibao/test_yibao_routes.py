@@ -24,7 +24,9 @@ PERSON = {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": FAKE_CERT_NO}}
 
 
 @contextlib.asynccontextmanager
-async def engine_api(centre: SimulatorServer, tmp_path: Path, breaker: dict[str, float]) -> AsyncIterator[httpx.AsyncClient]:
+async def engine_api(
+    centre: SimulatorServer, tmp_path: Path, breaker: dict[str, float]
+) -> AsyncIterator[httpx.AsyncClient]:
     pm = create_plugin_manager()
     config = EngineConfig.model_validate({
         "store": {"url": f"sqlite:///{tmp_path / 'hisbridge.db'}"},
@@ -43,7 +45,9 @@ async def engine_api(centre: SimulatorServer, tmp_path: Path, breaker: dict[str,
 
 
 @pytest.fixture
-async def api(centre: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+async def api(
+    centre: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
     monkeypatch.setenv("YIBAO_TEST_TIF_TOKEN", TIF_TOKEN)
     async with engine_api(centre, tmp_path, {"fail_max": 5, "reset_timeout": 30}) as client:
         yield client

@@ -58,7 +58,9 @@ def test_centre_texts_map_to_parties(rules: list[FaultRule], err_msg: str, party
 
 def test_the_reason_quotes_the_trace_id_and_names_the_call(rules: list[FaultRule]) -> None:
     found = verdict(rules, centre_error("就诊凭证编号不能为空"))
-    assert found.reason == "HIS sent no credential number (mdtrt_cert_no) for 2207: 就诊凭证编号不能为空 (trace 0123abcd)"
+    assert found.reason == (
+        "HIS sent no credential number (mdtrt_cert_no) for 2207: 就诊凭证编号不能为空 (trace 0123abcd)"
+    )
     assert "mdtrt_cert_no" in found.remedy
 
 
@@ -71,7 +73,8 @@ def test_settlement_outcomes_have_their_own_verdicts(rules: list[FaultRule]) -> 
              "lost": "reset"}
     reversed_ = SettlementReversed("x", detail={**facts, "condition": "settlement_reversed"})
     unresolved = SettlementUnresolved("x", detail={**facts, "condition": "settlement_unresolved"})
-    assert (verdict(rules, reversed_).party, verdict(rules, reversed_).rule_id) == (Party.NETWORK, "yibao.settlement.reversed")
+    found = verdict(rules, reversed_)
+    assert (found.party, found.rule_id) == (Party.NETWORK, "yibao.settlement.reversed")
     found = verdict(rules, unresolved)
     assert found.rule_id == "yibao.settlement.unresolved"
     assert "MANUAL FOLLOW-UP" in found.remedy and "H44030400123202611010930150001" in found.reason
@@ -84,8 +87,11 @@ def test_gateway_signature_refusal_is_our_configuration(rules: list[FaultRule]) 
 
 
 def test_an_answer_that_is_no_envelope_is_the_centres(rules: list[FaultRule]) -> None:
-    error = PermanentError("bad", detail={"centre": "yibao", "infno": "1101", "condition": "bad_envelope", "raw": "<html>"})
-    assert (verdict(rules, error).party, verdict(rules, error).rule_id) == (Party.THIRD_PARTY, "yibao.centre.bad_envelope")
+    error = PermanentError(
+        "bad", detail={"centre": "yibao", "infno": "1101", "condition": "bad_envelope", "raw": "<html>"}
+    )
+    found = verdict(rules, error)
+    assert (found.party, found.rule_id) == (Party.THIRD_PARTY, "yibao.centre.bad_envelope")
 
 
 def test_the_same_text_from_another_system_is_left_to_its_own_rules(rules: list[FaultRule]) -> None:

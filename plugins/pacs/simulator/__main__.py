@@ -1,4 +1,4 @@
-"""`python -m plugins.pacs.simulator --port 8091`: the simulated PACS until Ctrl-C."""
+"""`python -m plugins.pacs.simulator --port 8091 --hl7-port 2576`: the simulated PACS until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -11,15 +11,20 @@ from plugins.pacs.simulator import PacsServer, PacsSimulator
 def main() -> None:
     parser = argparse.ArgumentParser(description="simulated PACS (SOAP exam orders with a WSDL, REST)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8091, help="0 picks a free port")
+    parser.add_argument("--port", type=int, default=8091, help="HTTP port (SOAP, REST); 0 picks a free port")
+    parser.add_argument("--hl7-port", type=int, default=2576, help="MLLP port for ORM^O01 orders; 0 picks one")
     args = parser.parse_args()
-    asyncio.run(_serve(args.host, args.port))
+    asyncio.run(_serve(args.host, args.port, args.hl7_port))
 
 
-async def _serve(host: str, port: int) -> None:
-    server = PacsServer(PacsSimulator(), host=host, port=port)
+async def _serve(host: str, port: int, hl7_port: int) -> None:
+    server = PacsServer(PacsSimulator(), host=host, port=port, hl7_port=hl7_port)
     await server.start()
-    print(f"PACS simulator on {server.url} (WSDL {server.wsdl_url}, REST {server.rest_url})", flush=True)
+    print(
+        f"PACS simulator on {server.url} "
+        f"(WSDL {server.wsdl_url}, REST {server.rest_url}, MLLP {host}:{server.mllp.port})",
+        flush=True,
+    )
     try:
         await server.wait()
     finally:

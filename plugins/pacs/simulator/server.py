@@ -1,4 +1,5 @@
-"""Run a PacsSimulator on a real socket with uvicorn (port 0 picks a free port)."""
+"""Run a PacsSimulator on real sockets: HTTP (SOAP, REST) with uvicorn, HL7 over MLLP beside it
+(port 0 picks a free port)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from typing import Self
 import uvicorn
 
 from plugins.pacs.simulator.app import SOAP_PATH, PacsSimulator
+from plugins.pacs.simulator.mllp import MllpEndpoint
 
 
 class PacsServer:
     """`async with PacsServer(PacsSimulator()) as pacs:` serves on 127.0.0.1 until the block ends."""
 
-    def __init__(self, simulator: PacsSimulator, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, simulator: PacsSimulator, *, host: str = "127.0.0.1", port: int = 0, hl7_port: int = 0) -> None:
         self.simulator = simulator
+        self.mllp = MllpEndpoint(simulator.state, host=host, port=hl7_port)
         self.host = host
         self.port = port
         self._server = uvicorn.Server(
@@ -43,12 +46,14 @@ class PacsServer:
                 raise RuntimeError("the PACS simulator stopped while starting")
             await asyncio.sleep(0.01)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        await self.mllp.start()
 
     async def wait(self) -> None:
         if self._task is not None:
             await self._task
 
     async def stop(self) -> None:
+        await self.mllp.stop()
         self._server.should_exit = True
         if self._task is not None:
             await self._task

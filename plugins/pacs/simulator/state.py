@@ -7,8 +7,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["soap_fault", "malformed", "slow", "http500", "reject"]
-FAULT_KINDS: tuple[str, ...] = ("soap_fault", "malformed", "slow", "http500", "reject")
+FaultKind = Literal["soap_fault", "malformed", "slow", "http500", "reject", "ae", "ar"]
+FAULT_KINDS: tuple[str, ...] = ("soap_fault", "malformed", "slow", "http500", "reject", "ae", "ar")
 
 
 @dataclass
@@ -18,6 +18,7 @@ class Fault:
     `soap_fault` answers a SOAP fault (REST: 500 with an error body) with `text`;
     `reject` a result code `code` with `text` (REST: 422); `malformed` broken XML (REST:
     broken JSON); `http500` an HTML error page; `slow` waits `delay` seconds, then answers.
+    Over MLLP (operation `ORM`): `ae` and `ar` answer an AE or AR ACK with `text`.
     """
 
     kind: FaultKind
@@ -55,7 +56,7 @@ class Exam:
 
 @dataclass
 class Call:
-    style: Literal["soap", "rest"]
+    style: Literal["soap", "rest", "hl7"]
     operation: str
     accession_number: str | None
     outcome: str

@@ -39,6 +39,11 @@ def conf(tmp_path: Path, pacs: PacsServer, monkeypatch: pytest.MonkeyPatch) -> P
             "config": {"base_url": pacs.rest_url, "timeout": 2},
         },
     }
+    channels["exam_orders_hl7"] = {
+        "name": "pacs_hl7_link",
+        "adapter": "pacs_hl7",
+        "config": {"host": "127.0.0.1", "port": pacs.mllp.port, "ack_timeout": 2},
+    }
     for channel, destination in channels.items():
         spec = {"destinations": [{**destination, "delivery": "async", "outbox": outbox, "retry": {"attempts": 1}}]}
         (conf / "channels" / f"{channel}.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
@@ -111,6 +116,33 @@ async def test_an_order_via_rest_and_one_accession_traced_across_hops(
         ("rest", "new"),
         ("soap", "ChangeExamOrder"),
     ]
+
+
+async def test_one_exam_across_hl7_soap_and_rest_hops(
+    daemon: Daemon, pacs: PacsServer, client: httpx.AsyncClient
+) -> None:
+    new = await order(client, daemon, "exam_orders_hl7", exam_order("ACC6010"))
+    assert (await settled(daemon, new)).status == "sent"
+    change = await order(client, daemon, "exam_orders_soap", exam_order("ACC6010", "change", room="CT2"))
+    assert (await settled(daemon, change)).status == "sent"
+    cancel = await order(client, daemon, "exam_orders_rest", {"action": "cancel", "accession_number": "ACC6010"})
+    assert (await settled(daemon, cancel)).status == "sent"
+
+    assert sorted(await daemon.engine.store.find_by_key("accession_number", "ACC6010")) == sorted([new, change, cancel])
+    assert pacs.simulator.state.exams["ACC6010"].history == ["new", "change", "cancel"]
+    hl7 = await daemon.engine.store.get_message(new, with_stages=True)
+    assert hl7 is not None and stage(hl7, "sent")["body"].startswith(b"MSH|^~\\&|HIS|HOSPITAL|PACS|RADIOLOGY|")
+    assert stage(hl7, "response_raw")["body"].split(b"\r")[1].startswith(b"MSA|AA|")
+
+
+async def test_an_ae_ack_is_the_pacs_with_its_text(daemon: Daemon, pacs: PacsServer, client: httpx.AsyncClient) -> None:
+    pacs.simulator.state.inject(Fault("ae", operation="ORM", text="检查设备 CT_ROOM1 停用"))
+    view = await settled(daemon, await order(client, daemon, "exam_orders_hl7", exam_order("ACC6011")))
+    assert (view.party, view.rule_id) == ("third_party", "core.ack.error")
+    assert view.reason is not None and "CT_ROOM1 停用" in view.reason
+    cancel = {"action": "cancel", "accession_number": "ACC6012"}
+    view = await settled(daemon, await order(client, daemon, "exam_orders_hl7", cancel))
+    assert (view.party, view.rule_id) == ("his", "pacs.his.unknown_accession_fault")
 
 
 async def test_a_soap_fault_is_the_pacs_with_its_faultstring(

@@ -10,9 +10,15 @@ import httpx
 import pytest
 
 from engine.adapters.base import Wire
+from engine.errors import PermanentError, TransientError
+from engine.message import Payload
+from engine.mllp.ack import Outcome, acknowledge
+from engine.mllp.framing import MllpDecoder, encode
 from engine.transports.http import HttpClients
 from engine.transports.soap import SoapCaller, WsdlCache
-from plugins.pacs.simulator import PacsServer
+from plugins.pacs.hl7_adapter import PacsHl7Adapter, PacsHl7Config
+from plugins.pacs.oru import map_oru
+from plugins.pacs.simulator import Fault, PacsServer, build_oru, send_report
 from tests.plugins.pacs.conftest import exam_order
 
 
@@ -83,3 +89,50 @@ async def test_runs_as_a_program(http: httpx.AsyncClient) -> None:
     finally:
         process.terminate()
         await process.wait()
+
+
+# -- HL7 over MLLP ---------------------------------------------------------------------------
+
+
+async def test_orders_over_mllp_are_acked_refused_or_deferred(pacs: PacsServer) -> None:
+    clients = HttpClients()
+    config = PacsHl7Config.model_validate({"host": "127.0.0.1", "port": pacs.mllp.port, "ack_timeout": 5})
+    adapter = PacsHl7Adapter(config, clients)
+    try:
+        order = adapter.transform(Payload.from_json(exam_order("ACC8101")))
+        await adapter.send(order, Wire())
+        assert pacs.simulator.state.exams["ACC8101"].order["patientId"] == "P-TEST-0001"
+
+        with pytest.raises(PermanentError) as duplicate:
+            await adapter.send(adapter.transform(Payload.from_json(exam_order("ACC8101"))), Wire())
+        assert duplicate.value.detail["ack_code"] == "AE" and "已存在" in str(duplicate.value.detail["ack_text"])
+
+        pacs.simulator.state.inject(Fault("ar", operation="ORM", text="busy"))
+        with pytest.raises(TransientError) as deferred:
+            await adapter.send(adapter.transform(Payload.from_json(exam_order("ACC8102"))), Wire())
+        assert deferred.value.detail["ack_code"] == "AR"
+    finally:
+        await adapter.aclose()
+        await clients.aclose()
+
+
+async def test_the_simulator_sends_a_report_his_side_acknowledges(pacs: PacsServer) -> None:
+    exam = pacs.simulator.state.place("ACC8103", {"patientId": "P-TEST-3", "patientName": "测试患者丁"})
+    report = build_oru(exam, findings="双肺纹理清晰。", impression="胸部正位片未见异常。", pdf=b"%PDF-1.4 test")
+    assert map_oru(report, max_attachment_bytes=1024).report.impression == "胸部正位片未见异常。"
+
+    async def his_listener(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder, messages = MllpDecoder(), []
+        while not messages and (data := await reader.read(65536)):
+            messages = decoder.feed(data)
+        writer.write(encode(acknowledge(messages[0], Outcome.ACCEPT).payload))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(his_listener, "127.0.0.1", 0)
+    try:
+        ack = await send_report("127.0.0.1", server.sockets[0].getsockname()[1], report)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert b"MSA|AA|" in ack

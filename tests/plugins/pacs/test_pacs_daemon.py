@@ -192,3 +192,21 @@ async def test_hisbridge_diff_shows_the_envelopes_by_xml_path(
     assert "xml: aligned by path" in result.output
     assert "- /Envelope/Body/PlaceExamOrderRequest/order/accessionNumber: ACC6007" in result.output
     assert "+ /Envelope/Body/PlaceExamOrderResponse/result/resultCode: 0" in result.output
+
+
+async def test_hisbridge_diff_shows_two_orm_messages_by_hl7_path(
+    conf: Path, pacs: PacsServer, client: httpx.AsyncClient
+) -> None:
+    async with running_daemon(conf) as daemon:
+        new = await order(client, daemon, "exam_orders_hl7", exam_order("ACC6020"))
+        assert (await settled(daemon, new)).status == "sent"
+        change = await order(client, daemon, "exam_orders_hl7", exam_order("ACC6020", "change", station_ae="CT_ROOM2"))
+        assert (await settled(daemon, change)).status == "sent"
+
+    result = await asyncio.to_thread(
+        CliRunner().invoke, main, ["--conf", str(conf), "diff", new, "sent", "--against", change]
+    )
+    assert result.exit_code == 0, result.output
+    assert "hl7: aligned by path" in result.output
+    assert "~ ORC-1: NW → XO" in result.output
+    assert "~ ORC-18: CT_ROOM1 → CT_ROOM2" in result.output

@@ -9,7 +9,10 @@ number, mobile number or a configured field's value (names, phones).
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import queue
 import re
 import sys
 from functools import lru_cache
@@ -134,9 +137,29 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+_listener: logging.handlers.QueueListener | None = None
+
+
+def flush_logs() -> None:
+    """Write out every queued log line now (before reading them back, or before exiting)."""
+    if _listener is not None:
+        _listener.stop()
+        _listener.start()
+
+
+def _stop_listener() -> None:
+    global _listener
+    if _listener is not None:
+        _listener.stop()  # writes out what is still queued
+        _listener = None
+
+
 def configure_logging(settings: LoggingSettings, *, json_lines: bool) -> None:
     """Configure structlog and the stdlib root logger; safe to call again (replaces the
-    handler it installed before, leaves other handlers such as pytest's alone)."""
+    handler it installed before, leaves other handlers such as pytest's alone).
+
+    JSON lines (the daemon) are written by a background thread (`flush_logs()` writes out
+    the queue); console lines (the CLI) are written at once, in order with its output."""
     level = getattr(logging, settings.level.upper())
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -158,7 +181,18 @@ def configure_logging(settings: LoggingSettings, *, json_lines: bool) -> None:
             renderer,
         ],
     )
-    handler = _CurrentStderrHandler()
+    writer = _CurrentStderrHandler()
+    _stop_listener()
+    handler: logging.Handler = writer
+    if json_lines:
+        # rendered (and redacted) in the caller's thread, where its context is; written by
+        # a background thread, so a slow or blocked stderr never holds up the event loop
+        global _listener
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        _listener = logging.handlers.QueueListener(records, writer)
+        _listener.start()
+        atexit.register(_stop_listener)
+        handler = logging.handlers.QueueHandler(records)
     handler.setFormatter(formatter)
     setattr(handler, _HANDLER_MARK, True)
 

@@ -48,12 +48,17 @@ async def call_with_retries(
     return await retrying(fn)
 
 
+def _delay(settings: RetrySettings, failed_attempts: int) -> float:
+    exponential = settings.initial_backoff * 2.0 ** (failed_attempts - 1)
+    jitter = random.uniform(0, settings.initial_backoff)
+    return min(settings.max_backoff, exponential + jitter)
+
+
 def _backoff(settings: RetrySettings) -> Callable[[RetryCallState], float]:
-    # tenacity's own jittered wait changed its parameters between 8.x and 9.x
+    # tenacity's own jittered wait changed its parameters between 8.x and 9.x; the loop
+    # starts after the first failed attempt, so its attempt 1 is the call's attempt 2
     def wait(state: RetryCallState) -> float:
-        exponential = settings.initial_backoff * 2.0 ** (state.attempt_number - 1)
-        jitter = random.uniform(0, settings.initial_backoff)
-        return min(settings.max_backoff, exponential + jitter)
+        return _delay(settings, state.attempt_number + 1)
 
     return wait
 

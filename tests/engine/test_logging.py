@@ -10,7 +10,7 @@ import pytest
 import structlog
 
 from engine.config.model import LoggingSettings
-from engine.logging import PhiRedactor, configure_logging, redact
+from engine.logging import PhiRedactor, configure_logging, flush_logs, redact
 
 FIELDS = ["psn_name", "patient_name", "phone"]
 ID_NUMBER = "11010519491231002X"  # synthetic: valid shape, nobody's number
@@ -26,6 +26,12 @@ def restore_logging() -> Iterator[None]:
     root.setLevel(level)
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+
+
+def flushed(capsys: pytest.CaptureFixture[str]) -> pytest.CaptureResult[str]:
+    """The daemon's JSON lines are written by a background thread: write them out first."""
+    flush_logs()
+    return capsys.readouterr()
 
 
 def json_lines(text: str) -> list[dict[str, object]]:
@@ -105,7 +111,7 @@ def test_daemon_writes_redacted_json_lines_with_bound_context(
     with structlog.contextvars.bound_contextvars(message_id="01HZX", channel="demo"):
         log.info("settled", psn_name="张三", body=f'{{"certno":"{ID_NUMBER}"}}')
 
-    (line,) = json_lines(capsys.readouterr().err)
+    (line,) = json_lines(flushed(capsys).err)
     assert line["event"] == "settled"
     assert (line["message_id"], line["channel"], line["level"], line["logger"]) == (
         "01HZX",
@@ -128,7 +134,7 @@ def test_stdlib_library_logs_go_through_the_same_redaction(
         logging.getLogger("uvicorn.error").warning("client sent %s", f"tel={MOBILE}")
         logging.getLogger("httpx").info("HTTP Request: POST /settle")  # below the library floor
 
-    (line,) = json_lines(capsys.readouterr().err)
+    (line,) = json_lines(flushed(capsys).err)
     assert line == {
         "event": "client sent tel=139****5678",
         "message_id": "01HZY",
@@ -148,7 +154,7 @@ def test_exceptions_are_rendered_and_redacted(capsys: pytest.CaptureFixture[str]
     except ValueError:
         log.exception("mapping failed")
 
-    (line,) = json_lines(capsys.readouterr().err)
+    (line,) = json_lines(flushed(capsys).err)
     assert "ValueError: bad certno 110105********002X" in str(line["exception"])
     assert ID_NUMBER not in str(line)
 
@@ -168,7 +174,7 @@ def test_console_output_for_the_cli_and_reconfiguring_replaces_the_handler(
     structlog.get_logger("engine.cli").info("checked", psn_name="张三")
     structlog.get_logger("engine.cli").debug("not shown")
 
-    err = capsys.readouterr().err
+    err = flushed(capsys).err
     assert len(ours) == 1
     assert err.count("checked") == 1 and "psn_name=张*" in err
     assert "not shown" not in err

@@ -7,9 +7,16 @@ from __future__ import annotations
 
 from engine import hookimpl
 from engine.formats.base import PayloadFormat
+from engine.sources import Source
+from plugins.lis_device.astm.source import AstmTcpClient, AstmTcpServer
 from plugins.lis_device.formats import AstmFormat, Hl7Format
 
 
 @hookimpl
 def hisbridge_register_formats() -> list[PayloadFormat]:
     return [Hl7Format(), AstmFormat()]
+
+
+@hookimpl
+def hisbridge_register_sources() -> list[type[Source]]:
+    return [AstmTcpServer, AstmTcpClient]

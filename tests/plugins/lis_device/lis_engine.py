@@ -1,0 +1,77 @@
+"""A real Engine on a temporary conf with an ASTM source, for the lis_device source tests.
+
+Destinations: `lis` (memory peer `lis`, async) gets result messages; `lis_orders` (memory
+peer `orders`, sync) answers host queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.catalogue import Catalogue
+from engine.config.loader import base_dir, load_config
+from engine.message import Payload
+from engine.plugin_manager import create_plugin_manager
+from engine.runtime import Engine
+
+FAST_TIMERS = {"sender_reply": 1.0, "receiver_idle": 1.0, "busy_retry": 0.1, "host_contention_hold": 0.2}
+
+
+async def start_engine(tmp_path: Path, kind: str = "astm_tcp", **source: Any) -> Engine:
+    conf = tmp_path / "conf"
+    (conf / "channels").mkdir(parents=True, exist_ok=True)
+    (conf / "hisbridge.yaml").write_text(
+        yaml.safe_dump(
+            {"store": {"url": f"sqlite:///{tmp_path / 'store.db'}"}, "outbox": {"poll_interval": 0.02}}
+        )
+    )
+    config = {"timers": FAST_TIMERS, "host_query_timeout": 2.0, **source}
+    if kind == "astm_tcp":
+        config.setdefault("port", 0)
+    (conf / "channels" / "analyser.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "content_type": "application/x-astm",
+                "source": {"kind": kind, "config": config},
+                "destinations": [
+                    {
+                        "name": "lis",
+                        "adapter": "memory",
+                        "delivery": "async",
+                        "filter": {"path": "H.2", "regex": "."},
+                        "config": {"peer": "lis"},
+                    },
+                    {
+                        "name": "lis_orders",
+                        "adapter": "memory",
+                        "delivery": "sync",
+                        "filter": {"path": "$.kind", "equals": "astm_host_query"},
+                        "breaker": {"fail_max": 1, "reset_timeout": 60},
+                        "config": {"peer": "orders"},
+                    },
+                ],
+            }
+        )
+    )
+    pm = create_plugin_manager()
+    catalogue = Catalogue.build(pm)
+    return await Engine.start(
+        load_config(conf, catalogue=catalogue), pm=pm, catalogue=catalogue, base_dir=base_dir(conf)
+    )
+
+
+async def stored_raws(engine: Engine) -> list[Payload]:
+    views = await engine.store.list_messages(channel="analyser")
+    raws = [await engine.store.get_stage(view.id, "raw") for view in sorted(views, key=lambda v: v.id)]
+    return [raw for raw in raws if raw is not None]
+
+
+async def eventually(check: Any, timeout: float = 5.0) -> None:
+    """Wait until `check()` is true (polling the event loop; fails after `timeout`)."""
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.01)

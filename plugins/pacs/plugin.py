@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -15,6 +16,9 @@ from plugins.pacs.hl7_adapter import PacsHl7Adapter
 from plugins.pacs.report_processor import OruReportProcessor
 from plugins.pacs.rest_adapter import PacsRestAdapter
 from plugins.pacs.soap_adapter import PacsSoapAdapter
+
+if TYPE_CHECKING:
+    import click
 
 
 def fault_rules() -> list[FaultRule]:
@@ -36,3 +40,10 @@ def hisbridge_register_fault_rules() -> list[FaultRule]:
 @hookimpl
 def hisbridge_register_processors() -> list[type[Processor]]:
     return [OruReportProcessor]
+
+
+@hookimpl
+def hisbridge_register_commands(cli: click.Group) -> None:
+    from plugins.pacs.cli import register  # lazily: only the CLI needs it
+
+    register(cli)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from plugins.pacs.simulator import PacsServer, PacsSimulator
+from plugins.pacs.simulator.server import serve
 
 
 def main() -> None:
@@ -14,21 +14,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8091, help="HTTP port (SOAP, REST); 0 picks a free port")
     parser.add_argument("--hl7-port", type=int, default=2576, help="MLLP port for ORM^O01 orders; 0 picks one")
     args = parser.parse_args()
-    asyncio.run(_serve(args.host, args.port, args.hl7_port))
-
-
-async def _serve(host: str, port: int, hl7_port: int) -> None:
-    server = PacsServer(PacsSimulator(), host=host, port=port, hl7_port=hl7_port)
-    await server.start()
-    print(
-        f"PACS simulator on {server.url} "
-        f"(WSDL {server.wsdl_url}, REST {server.rest_url}, MLLP {host}:{server.mllp.port})",
-        flush=True,
-    )
-    try:
-        await server.wait()
-    finally:
-        await server.stop()
+    asyncio.run(serve(args.host, args.port, args.hl7_port))
 
 
 if __name__ == "__main__":

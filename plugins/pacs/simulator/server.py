@@ -67,3 +67,18 @@ class PacsServer:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         await self.stop()
+
+
+async def serve(host: str, port: int, hl7_port: int) -> None:
+    """Serve until cancelled (Ctrl-C), after printing where on its first line."""
+    server = PacsServer(PacsSimulator(), host=host, port=port, hl7_port=hl7_port)
+    await server.start()
+    print(
+        f"PACS simulator on {server.url} "
+        f"(WSDL {server.wsdl_url}, REST {server.rest_url}, MLLP {host}:{server.mllp.port})",
+        flush=True,
+    )
+    try:
+        await server.wait()
+    finally:
+        await server.stop()

@@ -77,15 +77,27 @@ async def test_a_soap_request_that_is_not_xml_gets_a_client_fault(pacs: PacsServ
 
 
 @pytest.mark.slow
-async def test_runs_as_a_program(http: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "plugins.pacs.simulator"],
+        [sys.executable, "-m", "engine.cli", "simulate", "pacs"],
+    ],
+    ids=["python -m", "hisbridge simulate pacs"],
+)
+async def test_runs_as_a_program(http: httpx.AsyncClient, command: list[str]) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "plugins.pacs.simulator", "--port", "0", stdout=asyncio.subprocess.PIPE
+        *command, "--port", "0", "--hl7-port", "0", stdout=asyncio.subprocess.PIPE
     )
     try:
         assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
         url = line.split(" on ", 1)[1].split()[0]
         assert (await http.get(f"{url}/ExamOrderService?wsdl")).status_code == 200
+        host, port = line.rsplit("MLLP ", 1)[1].rstrip(")\n").split(":")
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.close()
+        await writer.wait_closed()
     finally:
         process.terminate()
         await process.wait()

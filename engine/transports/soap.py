@@ -220,13 +220,15 @@ class SoapCaller:
         )
 
     async def operations(self) -> list[str]:
+        """The operation names of the bound port (loads the WSDL when not yet loaded)."""
         proxy = await self._service()
-        return sorted(proxy._binding._operations)
+        return sorted(proxy._binding._operations)  # zeep offers no public listing
 
     async def call(self, operation: str, wire: Wire, **arguments: Any) -> Any:
+        known_operations = await self.operations()
         proxy = await self._service()
-        if operation not in proxy._binding._operations:
-            known = ", ".join(sorted(proxy._binding._operations))
+        if operation not in known_operations:
+            known = ", ".join(known_operations)
             raise PermanentError(
                 f"wsdl: operation {operation} is not in {self.location} (it has {known})",
                 detail={"condition": "wsdl", "exception": "", "request_left": False},

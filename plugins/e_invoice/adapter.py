@@ -177,7 +177,7 @@ class EInvoiceAdapter(Adapter):
             return await self._lookup(bus_no, bus_date_time, wire, why="answer_lost")
         except AdapterError as exc:
             log.info("e-invoice lookup failed after a lost answer", error=str(exc))
-            raise lost from exc
+            raise lost  # noqa: B904 - the lost call stays the error, chained to its own cause
 
     async def _lookup(self, bus_no: str, bus_date_time: str, wire: Wire, *, why: str) -> dict[str, Any] | None:
         """The bill issued for `bus_no`, searched among the bills of its business day."""
@@ -221,7 +221,8 @@ class EInvoiceAdapter(Adapter):
             state = await self.platform.post(STATUS_METHOD, {"billBatchCode": business["billBatchCode"],
                                                              "billNo": business["billNo"]}, wire)
         except AdapterError as exc:
-            raise original from exc
+            log.info("e-invoice status query failed", error=str(exc))
+            raise original  # noqa: B904 - the first failure stays the error, with its own cause
         return state if isinstance(state, dict) else {}
 
     async def _picture(self, business: dict[str, Any], wire: Wire) -> dict[str, Any]:

@@ -68,11 +68,18 @@ class EInvoiceConfig(AdapterConfig):
     )
     callback_token: SecretRef | None = Field(None, description="sent as `Authorization: Bearer` to callback_url")
     callback_attempts: int = Field(3, ge=1, le=10, description="tries per callback before giving up (HIS can poll)")
+    callback_channel: str | None = Field(
+        None, description="instead of callback_url: a channel (e.g. http_json to HIS) the finished invoice's JSON "
+        "is handed to as a new message, so the callback is stored, retried and attributed like any delivery",
+        examples=["his_invoice_notify"],
+    )
 
     _base_dir: Path | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _remember_base_dir(self, info: ValidationInfo) -> EInvoiceConfig:
+        if self.callback_url is not None and self.callback_channel is not None:
+            raise ValueError("give callback_url or callback_channel, not both")
         context = info.context if isinstance(info.context, dict) else {}
         base_dir = context.get("base_dir")
         self._base_dir = Path(base_dir) if base_dir else None

@@ -1,9 +1,13 @@
-"""Tell HIS when an invoice message is finished, by POSTing to a configured callback URL.
+"""Tell HIS when an invoice message is finished: its status and the bill's identifiers.
 
 The observer hook `hisbridge_message_finished` carries no payload, so the notifier reads the
-stored reply (`invoice_view`) and posts that. It is best effort: a callback that fails after
-`callback_attempts` tries is logged, and HIS can still poll; the daemon stopping drops
-callbacks not yet made. A durable callback needs a contract change (see the plugin notes).
+stored reply (`invoice_view`) and passes it on, one of two ways:
+
+* `callback_channel`: handed to that channel as a new message (`engine.accept`), so the
+  callback is stored, retried, breaker-guarded and attributed like any delivery. Only the
+  moment between the invoice's final write and this hand-over is unguarded;
+* `callback_url`: posted directly, best effort: `callback_attempts` tries, then a log line;
+  callbacks not yet made when the daemon stops are dropped (HIS can still poll).
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ import structlog
 
 from engine import hookimpl
 from engine.config.secrets import resolve
-from engine.errors import AdapterError
-from engine.message import Delivery
+from engine.errors import AdapterError, ConfigError
+from engine.message import Delivery, Payload
 from engine.transports import translate_errors
 from plugins.e_invoice.adapter import EInvoiceConfig
 from plugins.e_invoice.results import ADAPTER_NAME, invoice_view
@@ -27,11 +31,12 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 CALLBACK_BACKOFF_SECONDS = 0.5
+CALLER = "e_invoice.callback"
 
 
 class CallbackTarget:
     def __init__(self, config: EInvoiceConfig) -> None:
-        assert config.callback_url is not None
+        self.channel = config.callback_channel
         self.url = config.callback_url
         self.attempts = config.callback_attempts
         self.timeout = config.timeout
@@ -50,14 +55,20 @@ class InvoiceCallbacks:
 
     @classmethod
     def for_engine(cls, engine: Engine) -> InvoiceCallbacks | None:
-        targets = {
-            (name, destination.config.name): CallbackTarget(destination.adapter.config)
-            for name, channel in engine.channels.items()
-            for destination in channel.destinations
-            if destination.config.adapter == ADAPTER_NAME and destination.delivery is Delivery.ASYNC
-            and isinstance(destination.adapter.config, EInvoiceConfig)
-            and destination.adapter.config.callback_url is not None
-        }
+        """The notifier for the engine's channels, or None when no destination wants one.
+        ConfigError when a callback_channel names no channel (start-up fails, naming it)."""
+        targets: dict[tuple[str, str], CallbackTarget] = {}
+        for name, channel in engine.channels.items():
+            for destination in channel.destinations:
+                config = destination.adapter.config
+                if (destination.config.adapter != ADAPTER_NAME or destination.delivery is not Delivery.ASYNC
+                        or not isinstance(config, EInvoiceConfig)):
+                    continue
+                if config.callback_channel is not None and config.callback_channel not in engine.channels:
+                    raise ConfigError([f"channels.{name}.destinations.{destination.config.name}.config."
+                                       f"callback_channel: no channel named {config.callback_channel!r}"])
+                if config.callback_url is not None or config.callback_channel is not None:
+                    targets[(name, destination.config.name)] = CallbackTarget(config)
         return cls(engine, targets) if targets else None
 
     @hookimpl
@@ -81,6 +92,14 @@ class InvoiceCallbacks:
         body = await invoice_view(self.engine, message_id)
         if body is None:
             return
+        if target.channel is not None:
+            receipt = await self.engine.accept(target.channel, Payload.from_json(body), caller=CALLER)
+            log.debug("e-invoice callback queued", message_id=message_id, callback_message_id=receipt.message_id)
+            return
+        await self._post(target, message_id, body)
+
+    async def _post(self, target: CallbackTarget, message_id: str, body: dict[str, Any]) -> None:
+        assert target.url is not None
         client = self.engine.http.http_client(timeout=target.timeout)
         for attempt in range(1, target.attempts + 1):
             try:

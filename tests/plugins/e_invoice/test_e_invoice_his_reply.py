@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from engine.errors import ConfigError
 from plugins.e_invoice.simulator import Fault, PlatformServer
-from tests.e2e.harness import his, running_daemon
+from tests.e2e.harness import his, operator, running_daemon
 from tests.plugins.e_invoice.invoices import outpatient
 from tests.plugins.e_invoice.test_e_invoice_daemon import (
     CHANNEL,
@@ -106,3 +107,38 @@ async def test_a_configured_callback_gets_the_invoice_and_the_failure(
     assert (failed["message_id"], failed["status"], failed["party"]) == (failed_id, "dead", "third_party")
     assert (issued["message_id"], issued["status"]) == (issued_id, "sent")
     assert issued["billNo"] == platform.simulator.state.bills["MZ-OK"].bill_no
+
+
+async def test_a_callback_channel_delivers_through_the_outbox(
+    tmp_path: Path, platform: PlatformServer, receiver: HisReceiver, client: httpx.AsyncClient
+) -> None:
+    conf = write_conf(tmp_path, platform.base_url)
+    channel_file = conf / "channels" / f"{CHANNEL}.yaml"
+    channel = yaml.safe_load(channel_file.read_text())
+    channel["destinations"][0]["config"]["callback_channel"] = "his_notify"
+    channel_file.write_text(yaml.safe_dump(channel, allow_unicode=True))
+    notify = {"destinations": [{"name": "his_endpoint", "adapter": "http_json", "delivery": "async",
+                                "outbox": {"initial_backoff": 0.05, "max_backoff": 0.3},
+                                "config": {"url": receiver.url, "idempotent": True}}]}
+    (conf / "channels" / "his_notify.yaml").write_text(yaml.safe_dump(notify))
+    async with running_daemon(conf) as daemon:
+        issued_id = (await post_invoice(client, daemon, outpatient("MZ-CHANNEL"))).json()["message_id"]
+        issued, _ = await asyncio.wait_for(receiver.received.get(), CALLBACK_WAIT_SECONDS)
+        listed = await client.get(f"{daemon.url}/api/v1/messages", params={"channel": "his_notify"},
+                                  headers=operator())
+    assert (issued["message_id"], issued["status"]) == (issued_id, "sent")
+    assert issued["billNo"] == platform.simulator.state.bills["MZ-CHANNEL"].bill_no
+    assert [m["source"] for m in listed.json()["messages"]] == ["e_invoice.callback"]
+
+
+async def test_a_callback_channel_that_does_not_exist_stops_start_up(
+    tmp_path: Path, platform: PlatformServer
+) -> None:
+    conf = write_conf(tmp_path, platform.base_url)
+    channel_file = conf / "channels" / f"{CHANNEL}.yaml"
+    channel = yaml.safe_load(channel_file.read_text())
+    channel["destinations"][0]["config"]["callback_channel"] = "nowhere"
+    channel_file.write_text(yaml.safe_dump(channel, allow_unicode=True))
+    with pytest.raises(ConfigError, match="callback_channel: no channel named 'nowhere'"):
+        async with running_daemon(conf):
+            pass

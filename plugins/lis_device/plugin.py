@@ -8,6 +8,7 @@ from __future__ import annotations
 from engine import hookimpl
 from engine.formats.base import PayloadFormat
 from engine.sources import Source
+from plugins.lis_device.astm.serial_port import AstmSerial
 from plugins.lis_device.astm.source import AstmTcpClient, AstmTcpServer
 from plugins.lis_device.formats import AstmFormat, Hl7Format
 
@@ -19,4 +20,4 @@ def hisbridge_register_formats() -> list[PayloadFormat]:
 
 @hookimpl
 def hisbridge_register_sources() -> list[type[Source]]:
-    return [AstmTcpServer, AstmTcpClient]
+    return [AstmTcpServer, AstmTcpClient, AstmSerial]

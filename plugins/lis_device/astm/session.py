@@ -109,9 +109,7 @@ def _field_delimiter(text: bytes) -> bytes:
 
 def _has_record(text: bytes, kind: bytes) -> bool:
     marker = kind + _field_delimiter(text)
-    return any(
-        line.lstrip().startswith(marker) for line in text.replace(b"\n", b"\r").split(b"\r")
-    )
+    return any(line.lstrip().startswith(marker) for line in text.replace(b"\n", b"\r").split(b"\r"))
 
 
 class AstmSession:
@@ -147,9 +145,7 @@ class AstmSession:
                 timeout = None
                 if self.link.deadline is not None:
                     timeout = max(0.0, self.link.deadline - self._loop.time())
-                done, _ = await asyncio.wait(
-                    {read, queued}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
+                done, _ = await asyncio.wait({read, queued}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if queued in done:
                     await self._apply(self.link.send_message(queued.result(), self._loop.time()))
                     queued = asyncio.ensure_future(self._outgoing.get())
@@ -308,4 +304,3 @@ class AstmSession:
                     head=redact(event.data[:40].decode("latin-1"), ()),
                 )
         await self._writer.drain()
-

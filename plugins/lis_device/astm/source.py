@@ -59,9 +59,7 @@ class AstmSourceConfig(SourceConfig):
     max_frame_text: int = Field(
         CLASSIC_FRAME_TEXT, ge=1, description="frame text size for order downloads (240 classic E1381)"
     )
-    verify_checksum: bool = Field(
-        True, description="NAK frames with a wrong checksum; false only for broken devices"
-    )
+    verify_checksum: bool = Field(True, description="NAK frames with a wrong checksum; false only for broken devices")
     host_query_timeout: float = Field(
         8.0, gt=0, description="seconds the LIS gets to answer a host query before the device is told 'no orders'"
     )
@@ -109,9 +107,9 @@ class _ChannelHandler:
 class AstmStreamSource(Source):
     """What the TCP and serial kinds share: one `AstmSession` per open stream."""
 
-    Config = AstmSourceConfig
+    Config: ClassVar[type[SourceConfig]] = AstmSourceConfig
 
-    def __init__(self, config: AstmSourceConfig, binding: SourceBinding) -> None:  # type: ignore[override]
+    def __init__(self, config: AstmSourceConfig, binding: SourceBinding) -> None:
         super().__init__(config, binding)
         self.config: AstmSourceConfig = config
         self.answerer = HostQueryAnswerer(
@@ -174,7 +172,7 @@ class AstmTcpServer(AstmStreamSource):
     Config = AstmTcpServerConfig
     description: ClassVar[str] = "ASTM E1381/E1394 from analysers connecting over TCP; ACK after store"
 
-    def __init__(self, config: AstmTcpServerConfig, binding: SourceBinding) -> None:  # type: ignore[override]
+    def __init__(self, config: AstmTcpServerConfig, binding: SourceBinding) -> None:
         super().__init__(config, binding)
         self.config: AstmTcpServerConfig = config
         self._server: asyncio.Server | None = None
@@ -219,7 +217,7 @@ class AstmTcpClient(AstmStreamSource):
     Config = AstmTcpClientConfig
     description: ClassVar[str] = "ASTM E1381/E1394 to an analyser that listens on TCP; reconnects"
 
-    def __init__(self, config: AstmTcpClientConfig, binding: SourceBinding) -> None:  # type: ignore[override]
+    def __init__(self, config: AstmTcpClientConfig, binding: SourceBinding) -> None:
         super().__init__(config, binding)
         self.config: AstmTcpClientConfig = config
         self._runner: asyncio.Task[None] | None = None
@@ -248,8 +246,11 @@ class AstmTcpClient(AstmStreamSource):
                 )
             except (OSError, TimeoutError) as exc:
                 log.warning(
-                    "astm analyser unreachable; retrying", channel=self.binding.channel, peer=peer,
-                    error=str(exc) or type(exc).__name__, retry_in=wait,
+                    "astm analyser unreachable; retrying",
+                    channel=self.binding.channel,
+                    peer=peer,
+                    error=str(exc) or type(exc).__name__,
+                    retry_in=wait,
                 )
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, config.reconnect_max)

@@ -96,8 +96,8 @@ class AstmAnalyser:
         self._loop = asyncio.get_running_loop()
 
     @classmethod
-    async def connect(cls, host: str, port: int, **kw: float) -> AstmAnalyser:
-        return cls(*await asyncio.open_connection(host, port), **kw)
+    async def connect(cls, host: str, port: int, *, reply_timeout: float = 15.0) -> AstmAnalyser:
+        return cls(*await asyncio.open_connection(host, port), reply_timeout=reply_timeout)
 
     async def write(self, data: bytes) -> None:
         self.log.append(("out", data, self._loop.time()))

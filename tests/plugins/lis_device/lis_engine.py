@@ -25,9 +25,7 @@ async def start_engine(tmp_path: Path, kind: str = "astm_tcp", **source: Any) ->
     conf = tmp_path / "conf"
     (conf / "channels").mkdir(parents=True, exist_ok=True)
     (conf / "hisbridge.yaml").write_text(
-        yaml.safe_dump(
-            {"store": {"url": f"sqlite:///{tmp_path / 'store.db'}"}, "outbox": {"poll_interval": 0.02}}
-        )
+        yaml.safe_dump({"store": {"url": f"sqlite:///{tmp_path / 'store.db'}"}, "outbox": {"poll_interval": 0.02}})
     )
     config = {"timers": FAST_TIMERS, "host_query_timeout": 2.0, **source}
     if kind == "astm_tcp":

@@ -30,7 +30,11 @@ ORDERS = {
             "specimen_type": "Serum",
             "patient": {"practice_id": "SYN-PAT-07", "family_name": "Synthetic", "sex": "F"},
         },
-        {"specimen_id": "BC240313002", "tests": ["ALT"], "patient": {"practice_id": "SYN-PAT-07", "family_name": "Synthetic", "sex": "F"}},
+        {
+            "specimen_id": "BC240313002",
+            "tests": ["ALT"],
+            "patient": {"practice_id": "SYN-PAT-07", "family_name": "Synthetic", "sex": "F"},
+        },
         {"specimen_id": "BC-NOT-ASKED", "tests": ["NA"]},
     ]
 }

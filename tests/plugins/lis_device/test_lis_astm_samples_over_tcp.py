@@ -94,7 +94,10 @@ async def stored_results(engine: Engine) -> list[dict[str, str]]:
     rows = []
     for raw in await stored_raws(engine):
         batch = extract_results(AstmMessage.parse(scan_transcript(raw.body).text))
-        rows += [{"code": r.test_code, "value": r.value, "units": r.units, "specimen": r.specimen_barcode} for r in batch.results]
+        rows += [
+            {"code": r.test_code, "value": r.value, "units": r.units, "specimen": r.specimen_barcode}
+            for r in batch.results
+        ]
     return rows
 
 

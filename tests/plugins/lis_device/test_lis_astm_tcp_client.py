@@ -41,8 +41,13 @@ async def test_the_engine_connects_out_and_reconnects(tmp_path: Path) -> None:
         await connected.put(AstmAnalyser(reader, writer, reply_timeout=5.0))
 
     engine = await start_engine(
-        tmp_path, "astm_tcp_client", host="127.0.0.1", port=port,
-        reconnect_initial=0.05, reconnect_max=0.2, connect_timeout=1.0,
+        tmp_path,
+        "astm_tcp_client",
+        host="127.0.0.1",
+        port=port,
+        reconnect_initial=0.05,
+        reconnect_max=0.2,
+        connect_timeout=1.0,
     )
     server = None
     try:

@@ -52,6 +52,9 @@ class Bill:
 
 @dataclass
 class PlatformState:
+    same_bill_for_duplicates: bool = False
+    """A repeated busNo gets the bill already issued (S0000) instead of E1001; which one the
+    real platform does is not known (§5 [U]), so the adapter is tested against both."""
     bills: dict[str, Bill] = field(default_factory=dict)
     """Issued bills (invoices and payment vouchers) by busNo."""
     by_number: dict[str, Bill] = field(default_factory=dict)
@@ -64,6 +67,8 @@ class PlatformState:
             if method != "writeOffPayMentVoucher" and not business.get(name):
                 raise PlatformRefusal(FIELD_MISSING, f"{name}不能为空")
         if bus_no in self.bills:
+            if self.same_bill_for_duplicates:
+                return self.bills[bus_no].issued()
             raise PlatformRefusal(*DUPLICATE)
         _check_pay_channels(method, business)
         self.issued_count += 1

@@ -193,3 +193,12 @@ async def test_the_picture_of_a_bill_never_issued_is_his_fault(adapter: EInvoice
     error = await failure(adapter, {"method": "picture", "data": {"busNo": "MZ-NEVER",
                                                                   "busDateTime": "20261122094000123"}}, wire)
     assert verdict_of(error, wire) == ("his", "e_invoice.his.no_bill_for_bus_no")
+
+
+async def test_a_platform_answering_duplicates_with_the_same_bill_issues_once(
+    make_adapter: Any, platform: PlatformServer
+) -> None:
+    platform.simulator.state.same_bill_for_duplicates = True
+    first = await run(make_adapter(), outpatient())
+    again = await run(make_adapter(), outpatient())
+    assert again["billNo"] == first["billNo"] and platform.simulator.state.issued_count == 1

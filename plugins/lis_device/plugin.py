@@ -5,6 +5,8 @@ Registered through the `hisbridge.plugins` entry point like any third-party plug
 
 from __future__ import annotations
 
+import click
+
 from engine import hookimpl
 from engine.formats.base import PayloadFormat
 from engine.sources import Source
@@ -21,3 +23,10 @@ def hisbridge_register_formats() -> list[PayloadFormat]:
 @hookimpl
 def hisbridge_register_sources() -> list[type[Source]]:
     return [AstmTcpServer, AstmTcpClient, AstmSerial]
+
+
+@hookimpl
+def hisbridge_register_commands(cli: click.Group) -> None:
+    from plugins.lis_device.simulator.cli import register  # lazily: only the CLI needs it
+
+    register(cli)

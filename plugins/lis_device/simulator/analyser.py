@@ -38,6 +38,9 @@ class Faults:
     drop_eot: bool = False
 
 
+NO_FAULTS = Faults()
+
+
 @dataclass
 class SendReport:
     """What happened to one transfer: each frame's replies, and whether all were ACKed."""
@@ -113,7 +116,7 @@ class AstmAnalyser:
             self._pending += data
         return self._pending.pop(0)
 
-    async def send(self, frames: list[bytes], faults: Faults = Faults()) -> SendReport:
+    async def send(self, frames: list[bytes], faults: Faults = NO_FAULTS) -> SendReport:
         report = SendReport()
         await self.write(bytes((ENQ,)))
         report.enq_reply = await self.read_byte()

@@ -27,8 +27,9 @@ async def start_engine(tmp_path: Path, kind: str = "astm_tcp", **source: Any) ->
     (conf / "hisbridge.yaml").write_text(
         yaml.safe_dump({"store": {"url": f"sqlite:///{tmp_path / 'store.db'}"}, "outbox": {"poll_interval": 0.02}})
     )
-    config = {"timers": FAST_TIMERS, "host_query_timeout": 2.0, **source}
-    if kind == "astm_tcp":
+    astm = {"timers": FAST_TIMERS, "host_query_timeout": 2.0} if kind.startswith("astm") else {}
+    config = {**astm, **source}
+    if kind in ("astm_tcp", "mllp"):
         config.setdefault("port", 0)
     (conf / "channels" / "analyser.yaml").write_text(
         yaml.safe_dump(

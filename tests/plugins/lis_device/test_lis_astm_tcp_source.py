@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from engine.adapters.memory import memory_peer, reset_memory_peers
 from engine.errors import StoreError
@@ -16,7 +17,7 @@ from plugins.lis_device.astm.frames import ACK, EOT, NAK, frames_for_message, sc
 from plugins.lis_device.formats import AstmFormat
 from plugins.lis_device.simulator.analyser import AstmAnalyser, Faults, transfers_of
 from tests.plugins.lis_device.conftest import fixture_bytes
-from tests.plugins.lis_device.lis_engine import eventually, start_engine, stored_raws
+from tests.plugins.lis_device.lis_engine import FAST_TIMERS, eventually, start_engine, stored_raws
 
 RESULTS = (
     b"H|\\^&|||SYN-ANALYSER|||||LIS||P|LIS2-A2|20261122080000\r"
@@ -174,5 +175,27 @@ async def test_a_message_over_the_size_limit_is_refused(tmp_path: Path) -> None:
         assert (await analyser.send(frames_for_message(b"H|\\^&\rL|1|N\r"))).completed
         await analyser.close()
         assert len(await stored_raws(running)) == 1
+    finally:
+        await running.stop()
+
+
+async def test_an_abandoned_transfer_and_proprietary_text_leave_the_line_working(tmp_path: Path) -> None:
+    running = await start_engine(tmp_path, timers={**FAST_TIMERS, "receiver_idle": 0.2})
+    try:
+        analyser = await connect(running)
+        frames = frames_for_message(RESULTS)
+        with capture_logs() as logs:
+            await analyser.write(b"\x05")
+            assert await analyser.read_byte() == ACK
+            await analyser.write(frames[0])
+            assert await analyser.read_byte() == ACK
+            # the analyser falls silent: the receiver timer drops the half transfer
+            await eventually(lambda: any(e["event"] == "astm transfer aborted" for e in logs))
+            await analyser.write(fixture_bytes("astm", "proprietary_not_astm.txt"))
+            assert (await analyser.send(frames)).completed
+            await analyser.close()
+        assert any(e["event"] == "astm bytes outside a transfer discarded" for e in logs)
+        [raw] = await stored_raws(running)
+        assert scan_transcript(raw.body).text == RESULTS
     finally:
         await running.stop()

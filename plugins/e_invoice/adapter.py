@@ -157,7 +157,7 @@ class EInvoiceAdapter(Adapter):
                 return found, "lookup"
         try:
             wire.step(step="issue", method=method.name, busNo=bus_no)
-            answer = await self.platform.post(method.name, business, wire)
+            outcome = await self._post_issue(method, business, wire)
         except OutcomeUnknownError as lost:
             self._unsettled.add(bus_no)
             found = await self._lookup_after(lost, bus_no, str(business["busDateTime"]), wire)
@@ -165,17 +165,22 @@ class EInvoiceAdapter(Adapter):
                 self._unsettled.discard(bus_no)
                 return found, "lookup"
             wire.step(step="issue_again", method=method.name, busNo=bus_no)
-            answer = await self.platform.post(method.name, business, wire)
+            outcome = await self._post_issue(method, business, wire)
+        self._unsettled.discard(bus_no)
+        return outcome
+
+    async def _post_issue(self, method: Method, business: dict[str, Any], wire: Wire) -> tuple[Any, str]:
+        """Post an issue; a duplicate-busNo refusal resolves to the bill already issued."""
+        try:
+            return await self.platform.post(method.name, business, wire), "issued"
         except PlatformRejected as refused:
             if not DUPLICATE_BUS_NO.search(str(refused.detail.get("err_msg", ""))):
                 raise
-            found = await self._lookup(bus_no, str(business["busDateTime"]), wire, why="duplicate_bus_no")
+            found = await self._lookup(str(business["busNo"]), str(business["busDateTime"]), wire,
+                                       why="duplicate_bus_no")
             if found is None:
                 raise
-            self._unsettled.discard(bus_no)
             return found, "duplicate"
-        self._unsettled.discard(bus_no)
-        return answer, "issued"
 
     async def _lookup_after(self, lost: OutcomeUnknownError, bus_no: str, bus_date_time: str, wire: Wire) -> Any:
         """The bill for `bus_no` after a lost answer; re-raises `lost` when the platform cannot

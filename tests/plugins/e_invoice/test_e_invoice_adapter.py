@@ -202,3 +202,16 @@ async def test_a_platform_answering_duplicates_with_the_same_bill_issues_once(
     first = await run(make_adapter(), outpatient())
     again = await run(make_adapter(), outpatient())
     assert again["billNo"] == first["billNo"] and platform.simulator.state.issued_count == 1
+
+
+async def test_a_duplicate_answer_to_the_second_post_is_still_resolved(
+    adapter: EInvoiceAdapter, platform: PlatformServer
+) -> None:
+    """The lookup after a lost answer can miss a bill the platform commits a moment later;
+    the repeat then meets the platform's duplicate check and resolves to that bill."""
+    platform.simulator.inject(Fault("drop", method=ISSUE))
+    platform.simulator.inject(Fault("error", method="getBillByBusDate", result="S0000", text='{"billList": []}'))
+    wire = Wire()
+    reply = await run(adapter, outpatient(), wire)
+    assert reply["resolved_by"] == "duplicate" and platform.simulator.state.issued_count == 1
+    assert [step for step, _, _ in steps(wire)] == ["issue", "lookup", "issue_again", "lookup"]

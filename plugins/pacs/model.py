@@ -13,6 +13,7 @@ once by reference (a PDF or an image is stored by the engine, stages quote its d
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
@@ -95,6 +96,11 @@ class ExamOrder(_Strict):
 
     def keys(self) -> dict[str, str]:
         return {name: value for name in BUSINESS_KEYS if (value := getattr(self, name))}
+
+
+def study_uid(accession: str) -> str:
+    """A stable Study Instance UID for an accession number (the UUID-derived 2.25 root)."""
+    return "2.25." + str(int(hashlib.sha256(accession.encode()).hexdigest()[:30], 16))
 
 
 def parse_order(payload: Payload) -> ExamOrder:
@@ -180,4 +186,5 @@ __all__ = [
     "Sex",
     "order_keys",
     "parse_order",
+    "study_uid",
 ]

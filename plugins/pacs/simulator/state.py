@@ -3,9 +3,10 @@ got, and the faults it was told to inject."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from plugins.pacs.model import study_uid
 
 FaultKind = Literal["soap_fault", "malformed", "slow", "http500", "reject", "ae", "ar"]
 FAULT_KINDS: tuple[str, ...] = ("soap_fault", "malformed", "slow", "http500", "reject", "ae", "ar")
@@ -85,7 +86,7 @@ class PacsState:
             raise OrderRefused(3, "accession number is required (检查号不能为空)", status=422)
         if accession in self.exams and self.exams[accession].status != "cancelled":
             raise OrderRefused(2, f"accession number {accession} already exists (检查号已存在)", status=409)
-        exam = Exam(accession, "scheduled", order, _study_uid(accession), ["new"])
+        exam = Exam(accession, "scheduled", order, study_uid(accession), ["new"])
         self.exams[accession] = exam
         return exam
 
@@ -113,8 +114,3 @@ class PacsState:
         self.exams.clear()
         self.calls.clear()
         self.faults.clear()
-
-
-def _study_uid(accession: str) -> str:
-    """A stable DICOM UID under the 2.25 (UUID-derived) root."""
-    return "2.25." + str(int(hashlib.sha256(accession.encode()).hexdigest()[:30], 16))

@@ -275,14 +275,11 @@ class Pipeline:
         *, status: Status, next_attempt_at: datetime | None, message_status: Status | None,
         include_request: bool = True, pending: Status = Status.RECEIVED, wait: bool = True,
     ) -> None:
-        for write in self._attempt_writes(
+        writes = self._attempt_writes(
             channel, delivery_id, run, request, status=status, next_attempt_at=next_attempt_at,
             message_status=message_status, include_request=include_request, pending=pending,
-        ):
-            await self.store.record_attempt(
-                write.attempt, write.stages, write.update, message_status=write.message_status,
-                message_verdict=write.message_verdict, message_id=message_id, wait=wait,
-            )
+        )
+        await self.store.record_attempts(message_id, writes, wait=wait)
 
     def _attempt_writes(
         self, channel: Channel, delivery_id: int, run: DeliveryRun, request: Payload, *,

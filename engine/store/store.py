@@ -117,6 +117,13 @@ class MessageStore:
         write = AttemptWrite(attempt, list(stages), update, message_status, message_verdict)
         await self._write(_record_attempt(message_id, write, business_keys), early=not wait)
 
+    async def record_attempts(self, message_id: str, attempts: list[AttemptWrite], *, wait: bool = True) -> None:
+        """Several attempts of one delivery run (retries) in one transaction, in order: the
+        delivery goes straight to its final state, never through a moment in which a
+        non-final attempt has released the outbox lease."""
+        records = [_record_attempt(message_id, write) for write in attempts]
+        await self._write(functools.partial(writes.RecordAttempt.run_together, records=records), early=not wait)
+
     def record_call(self, message: NewMessage, destination: str, attempts: list[AttemptWrite]) -> None:
         """Queue a finished sync call (message, delivery, attempts) as one write without
         waiting for it; see `engine.store.call_record`. A failure is logged by the writer."""

@@ -135,6 +135,7 @@ class AstmSession:
         self._inbound: _Inbound | None = None
         self._outgoing: asyncio.Queue[bytes] = asyncio.Queue()
         self._queries: set[asyncio.Task[None]] = set()
+        self._busy = asyncio.Lock()  # held while a read is handled: stores and their ACKs
         self._loop = asyncio.get_running_loop()
 
     async def run(self) -> None:
@@ -154,7 +155,8 @@ class AstmSession:
                     if not data:
                         return
                     self._buffer += data
-                    await self._feed()
+                    async with self._busy:
+                        await self._feed()
                     read = asyncio.ensure_future(self._reader.read(READ_SIZE))
                 await self._apply(self.link.tick(self._loop.time()))
         finally:
@@ -162,6 +164,12 @@ class AstmSession:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                     await task
+
+    async def quiesce(self) -> None:
+        """Wait until the data being handled is stored and answered, and handle no more;
+        cancelling the task running `run()` is then safe (no ACK is lost for a stored
+        message, so the device does not send it twice)."""
+        await self._busy.acquire()
 
     async def close(self) -> None:
         self._writer.close()

@@ -31,6 +31,8 @@ from plugins.lis_device.host_query import ASTM_CONTENT_TYPE, HostQueryAnswerer
 
 log = structlog.get_logger(__name__)
 
+STOP_GRACE_SECONDS = 30.0
+
 
 class AstmTimersConfig(BaseModel):
     """E1381 timers in seconds (shorten them in tests)."""
@@ -90,6 +92,9 @@ class _ChannelHandler:
                 error=str(exc),
             )
             return False
+        except Exception:  # an engine bug must cost a NAK, not the device's line
+            log.exception("astm message not stored (unexpected error); NAK", channel=self._binding.channel)
+            return False
         if not receipt.accepted:
             # Stored with its failure attributed: a retransmission would be refused again.
             log.warning(
@@ -120,7 +125,7 @@ class AstmStreamSource(Source):
             channel=binding.channel,
         )
         self._handler = _ChannelHandler(binding, config, self.answerer)
-        self._sessions: set[asyncio.Task[None]] = set()
+        self._sessions: dict[asyncio.Task[None], AstmSession] = {}
 
     def link(self) -> E1381Link:
         return E1381Link(
@@ -134,7 +139,6 @@ class AstmStreamSource(Source):
         """Run one session to its end; the stream is closed afterwards."""
         task = asyncio.current_task()
         assert task is not None
-        self._sessions.add(task)
         session = AstmSession(
             reader,
             writer,
@@ -143,18 +147,24 @@ class AstmStreamSource(Source):
             max_message_bytes=self.config.max_message_bytes,
             channel=self.binding.channel,
         )
+        self._sessions[task] = session
         log.info("astm device connected", channel=self.binding.channel, peer=peer)
         try:
             await session.run()
         except (ConnectionError, OSError) as exc:
             log.info("astm device disconnected", channel=self.binding.channel, peer=peer, error=str(exc))
         finally:
-            self._sessions.discard(task)
+            self._sessions.pop(task, None)
             with contextlib.suppress(asyncio.CancelledError):
                 await session.close()
 
     async def stop_sessions(self) -> None:
-        for task in list(self._sessions):
+        """Let each session finish storing and answering what it is handling, then end it."""
+        for task, session in list(self._sessions.items()):
+            try:
+                await asyncio.wait_for(session.quiesce(), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                log.warning("astm session still busy at stop; cancelled", channel=self.binding.channel)
             task.cancel()
         await asyncio.gather(*self._sessions, return_exceptions=True)
         await self.answerer.drain()

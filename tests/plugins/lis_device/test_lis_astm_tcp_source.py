@@ -199,3 +199,28 @@ async def test_an_abandoned_transfer_and_proprietary_text_leave_the_line_working
         assert scan_transcript(raw.body).text == RESULTS
     finally:
         await running.stop()
+
+
+async def test_stopping_the_engine_mid_store_still_acknowledges_the_stored_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running = await start_engine(tmp_path)
+    real_create = running.store.create_message
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_create(*args, **kwargs):  # type: ignore[no-untyped-def]
+        entered.set()
+        await release.wait()
+        return await real_create(*args, **kwargs)
+
+    monkeypatch.setattr(running.store, "create_message", slow_create)
+    analyser = await connect(running)
+    sending = asyncio.create_task(analyser.send(frames_for_message(RESULTS)))
+    await asyncio.wait_for(entered.wait(), 5)
+    stopping = asyncio.create_task(running.stop())
+    await asyncio.sleep(0)
+    release.set()
+    report = await sending
+    await stopping
+    await analyser.close()
+    assert report.replies[-1] == [ACK]

@@ -162,7 +162,7 @@ class HostQueryAnswerer:
             outcome = await asyncio.wait_for(asyncio.shield(task), self._timeout)
         except TimeoutError:
             raise _NoOrders(f"LIS gave no answer within {self._timeout} s", None) from None
-        except Exception as exc:
+        except Exception as exc:  # the device must get an answer whatever failed
             raise _NoOrders(f"call failed: {exc}", None) from exc
         if outcome.reply is None or outcome.error is not None:
             reason = (outcome.error or {}).get("reason", f"status {outcome.status}, no reply")

@@ -13,7 +13,7 @@ import pytest
 from engine.adapters.memory import memory_peer, reset_memory_peers
 from engine.message import Payload
 from engine.runtime import Engine
-from plugins.lis_device.astm.frames import ACK
+from plugins.lis_device.astm.frames import ACK, ENQ, frames_for_message
 from plugins.lis_device.astm.queries import read_orders
 from plugins.lis_device.astm.records import AstmMessage
 from plugins.lis_device.simulator.analyser import AstmAnalyser, transfers_of
@@ -120,3 +120,22 @@ async def test_results_never_reach_the_order_service(engine: Engine) -> None:
     await ask(engine)
     [query] = await engine.store.list_messages(channel="analyser")
     assert {d.destination: d.status for d in query.deliveries}["lis"] == "filtered"
+
+
+async def test_contention_the_analyser_wins_and_the_download_follows(engine: Engine) -> None:
+    memory_peer("orders").reply = Payload.from_json(ORDERS)
+    results = frames_for_message(b"H|\\^&|||SYN-ANALYSER\rP|1\rO|1|BC9||^^^GLU\rR|1|^^^GLU|6.0\rL|1|N\r")
+    analyser = await AstmAnalyser.connect("127.0.0.1", engine.sources[0].port, reply_timeout=5.0)  # type: ignore[attr-defined]
+    try:
+        [frames] = transfers_of(QUERY)
+        assert (await analyser.send(frames)).completed
+        assert await analyser.read_byte() == ENQ  # the engine starts its order download ...
+        await analyser.write(bytes((ENQ,)))  # ... while the analyser wants to send results
+        report = await analyser.send(results)  # the analyser has priority: its transfer goes first
+        download = AstmMessage.parse(await analyser.receive(timeout=5.0))
+    finally:
+        await analyser.close()
+    assert report.completed and report.replies[-1] == [ACK]
+    assert [o.specimen_id for o in read_orders(download)] == ["BC240313001", "BC240313002"]
+    raws = [v for v in await engine.store.list_messages(channel="analyser") if v.content_type == "application/x-astm"]
+    assert len(raws) == 1

@@ -13,7 +13,7 @@ from engine.attribution.loader import parse_rules
 from engine.attribution.rules import FaultRule
 from engine.processors import Processor
 from plugins.pacs.hl7_adapter import PacsHl7Adapter
-from plugins.pacs.report_processor import OruReportProcessor
+from plugins.pacs.report_processor import JsonReportProcessor, OruReportProcessor
 from plugins.pacs.rest_adapter import PacsRestAdapter
 from plugins.pacs.soap_adapter import PacsSoapAdapter
 
@@ -39,7 +39,7 @@ def hisbridge_register_fault_rules() -> list[FaultRule]:
 
 @hookimpl
 def hisbridge_register_processors() -> list[type[Processor]]:
-    return [OruReportProcessor]
+    return [OruReportProcessor, JsonReportProcessor]
 
 
 @hookimpl

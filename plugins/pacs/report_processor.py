@@ -1,4 +1,7 @@
-"""`pacs_oru_report`: a channel step turning an ORU^R01 from the PACS into report JSON for HIS.
+"""Channel steps for PACS → HIS reports.
+
+`pacs_oru_report` turns an ORU^R01 from the PACS into report JSON for HIS;
+`pacs_report_json` checks a report the PACS posts as JSON (REST) against the same model.
 
 Used on a channel whose source is an MLLP listener: the raw ORU is stored first, this step
 maps it to the plugin's `ExamReport`, and the destinations (HIS over HTTP, a database
@@ -12,10 +15,12 @@ from __future__ import annotations
 import base64
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from engine.errors import InputError
 from engine.message import Payload
 from engine.processors import Processor, ProcessorConfig
+from plugins.pacs.model import ExamReport
 from plugins.pacs.oru import map_oru
 
 
@@ -49,4 +54,20 @@ class OruReportProcessor(Processor):
         return Payload.from_json(report)
 
 
-__all__ = ["OruReportConfig", "OruReportProcessor"]
+class JsonReportProcessor(Processor):
+    """A report posted as JSON must be an `ExamReport`; the PACS is told which field is wrong."""
+
+    name: ClassVar[str] = "pacs_report_json"
+    description: ClassVar[str] = "checks a PACS report posted as JSON against the exam report model"
+
+    def process(self, payload: Payload) -> Payload:
+        try:
+            ExamReport.model_validate_json(payload.body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            path = ".".join(str(part) for part in first["loc"]) or "body"
+            raise InputError(first["msg"], field=path, party="device") from exc
+        return payload
+
+
+__all__ = ["JsonReportProcessor", "OruReportConfig", "OruReportProcessor"]

@@ -4,6 +4,7 @@ REST: stored stages, business keys, verdicts for faults, and `hisbridge diff` of
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 
 from engine.cli import main
 from engine.daemon import Daemon
+from engine.demo.upstream import Upstream
 from engine.store.records import MessageView
 from plugins.pacs.simulator import Fault, PacsServer
 from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, his, running_daemon, write_conf
@@ -210,3 +212,35 @@ async def test_hisbridge_diff_shows_two_orm_messages_by_hl7_path(
     assert "hl7: aligned by path" in result.output
     assert "~ ORC-1: NW → XO" in result.output
     assert "~ ORC-18: CT_ROOM1 → CT_ROOM2" in result.output
+
+
+REPORT = {
+    "accession_number": "ACC6030",
+    "patient": {"id": "P-TEST-0001", "name": "测试患者甲", "sex": "F"},
+    "modality": "CT",
+    "findings": "颅内未见明显异常密度影。",
+    "impression": "头颅CT平扫未见明显异常。",
+    "author": {"id": "R01", "name": "测试报告医生"},
+    "verified_at": "2026-11-23T10:05:00",
+}
+
+
+async def test_a_report_posted_as_json_reaches_his(conf: Path, client: httpx.AsyncClient) -> None:
+    async with Upstream() as his_system:
+        channel = {
+            "processors": [{"name": "pacs_report_json"}],
+            "destinations": [{"name": "his_report_api", "adapter": "http_json", "delivery": "sync",
+                              "retry": {"attempts": 1}, "config": {"url": f"{his_system.url}/reports", "timeout": 2}}],
+        }
+        (conf / "channels" / "pacs_reports.yaml").write_text(yaml.safe_dump(channel, allow_unicode=True))
+        async with running_daemon(conf) as daemon:
+            url = f"{daemon.url}/api/v1/channels/pacs_reports"
+            accepted = await client.post(url, json=REPORT, headers=his())
+            refused = await client.post(url, json={**REPORT, "verified_at": None}, headers=his())
+
+        assert accepted.status_code == 200, accepted.text
+        assert [json.loads(body)["impression"] for body in his_system.accepted_bodies()] == ["头颅CT平扫未见明显异常。"]
+        assert refused.status_code == 400
+        error = refused.json()["error"]
+        assert error["party"] == "device" and "verified_at" in error["reason"]
+        assert his_system.count == 1

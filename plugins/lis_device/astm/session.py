@@ -250,6 +250,8 @@ class AstmSession:
         self._record(unit, before)
         await self._apply(before)
         stored = await self._handler.store(bytes(inbound.transcript))
+        # E1381's receiver timer runs from our last reply, which is only being sent now
+        self.link.deadline = self._loop.time() + self.link.timers.receiver_idle
         if stored:
             await self._apply([held])
             self._inbound = _Inbound(bytearray(), bytearray(), frame_raw, frame_raw)

@@ -224,3 +224,32 @@ async def test_stopping_the_engine_mid_store_still_acknowledges_the_stored_messa
     await stopping
     await analyser.close()
     assert report.replies[-1] == [ACK]
+
+
+async def test_a_store_slower_than_the_receiver_timer_still_ends_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running = await start_engine(tmp_path, timers={**FAST_TIMERS, "receiver_idle": 0.2})
+    real_create = running.store.create_message
+    release = asyncio.Event()
+
+    async def slow_create(*args, **kwargs):  # type: ignore[no-untyped-def]
+        await release.wait()
+        return await real_create(*args, **kwargs)
+
+    monkeypatch.setattr(running.store, "create_message", slow_create)
+    try:
+        analyser = await connect(running)
+        with capture_logs() as logs:
+            sending = asyncio.create_task(analyser.send(frames_for_message(RESULTS)))
+            await asyncio.sleep(0.4)  # longer than receiver_idle while the store is held
+            release.set()
+            assert (await sending).completed
+            assert (await analyser.send(frames_for_message(RESULTS))).completed
+            await analyser.close()
+        assert not [
+            e for e in logs if e["event"] in ("astm transfer aborted", "astm bytes outside a transfer discarded")
+        ]
+        assert len(await stored_raws(running)) == 2
+    finally:
+        await running.stop()

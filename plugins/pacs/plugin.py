@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -16,9 +17,14 @@ from plugins.pacs.hl7_adapter import PacsHl7Adapter
 from plugins.pacs.report_processor import JsonReportProcessor, OruReportProcessor
 from plugins.pacs.rest_adapter import PacsRestAdapter
 from plugins.pacs.soap_adapter import PacsSoapAdapter
+from plugins.pacs.worklist_adapter import PacsWorklistAdapter, start_worklists
 
 if TYPE_CHECKING:
     import click
+
+    from engine.runtime import Engine
+
+_background: set[asyncio.Task[None]] = set()
 
 
 def fault_rules() -> list[FaultRule]:
@@ -29,7 +35,7 @@ def fault_rules() -> list[FaultRule]:
 
 @hookimpl
 def hisbridge_register_adapters() -> list[type[Adapter]]:
-    return [PacsHl7Adapter, PacsSoapAdapter, PacsRestAdapter]
+    return [PacsHl7Adapter, PacsSoapAdapter, PacsRestAdapter, PacsWorklistAdapter]
 
 
 @hookimpl
@@ -47,3 +53,18 @@ def hisbridge_register_commands(cli: click.Group) -> None:
     from plugins.pacs.cli import register  # lazily: only the CLI needs it
 
     register(cli)
+
+
+@hookimpl
+def hisbridge_startup(engine: Engine) -> None:
+    """Start the worklist SCPs once their stored orders are replayed (in the background: the
+    hook is synchronous, and a large replay must not hold up the daemon's start)."""
+    task = asyncio.get_running_loop().create_task(start_worklists(engine), name="pacs-worklists")
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+@hookimpl
+def hisbridge_shutdown(engine: Engine) -> None:
+    for task in list(_background):
+        task.cancel()

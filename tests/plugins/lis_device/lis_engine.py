@@ -21,7 +21,10 @@ from engine.runtime import Engine
 FAST_TIMERS = {"sender_reply": 1.0, "receiver_idle": 1.0, "busy_retry": 0.1, "host_contention_hold": 0.2}
 
 
-async def start_engine(tmp_path: Path, kind: str = "astm_tcp", **source: Any) -> Engine:
+async def start_engine(
+    tmp_path: Path, kind: str = "astm_tcp", *, orders: dict[str, Any] | None = None, **source: Any
+) -> Engine:
+    """`orders` replaces the order service's adapter and config (default: memory peer `orders`)."""
     conf = tmp_path / "conf"
     (conf / "channels").mkdir(parents=True, exist_ok=True)
     (conf / "hisbridge.yaml").write_text(
@@ -50,7 +53,7 @@ async def start_engine(tmp_path: Path, kind: str = "astm_tcp", **source: Any) ->
                         "delivery": "sync",
                         "filter": {"path": "$.kind", "equals": "astm_host_query"},
                         "breaker": {"fail_max": 1, "reset_timeout": 60},
-                        "config": {"peer": "orders"},
+                        **(orders or {"adapter": "memory", "config": {"peer": "orders"}}),
                     },
                 ],
             }

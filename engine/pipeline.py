@@ -188,7 +188,7 @@ class Pipeline:
         started = time.perf_counter()
         structlog.contextvars.bind_contextvars(message_id=claimed.message_id, channel=channel.name)
         try:
-            request = claimed.transformed or destination.adapter.transform(_require_raw(claimed))
+            request = claimed.transformed or destination.adapter.transform(_processed(channel, claimed))
         except Exception as exc:  # noqa: BLE001 - a request that cannot be built is dead, with a verdict
             verdict = attribute(exc, stage="transform", channel=channel, destination=destination, rules=self.rules)
             await self._record_dead_on_transform(claimed, verdict, exc)
@@ -353,10 +353,14 @@ def _attempt_record(delivery_id: int, result: AttemptResult) -> AttemptRecord:
     )
 
 
-def _require_raw(claimed: ClaimedDelivery) -> Payload:
+def _processed(channel: Channel, claimed: ClaimedDelivery) -> Payload:
+    """The stored raw message through the channel's processors again, as at intake."""
     if claimed.raw is None:
         raise LookupError(f"message {claimed.message_id} has no stored raw stage to send")
-    return claimed.raw
+    processed = run_processors(channel, claimed.raw)
+    if processed is None:
+        raise LookupError(f"message {claimed.message_id} was filtered out by a processor at delivery")
+    return processed
 
 
 def _with_reason(verdict: Verdict | None, reason: str) -> Verdict | None:

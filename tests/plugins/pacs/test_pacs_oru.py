@@ -177,11 +177,6 @@ async def send_and_ack(engine: Engine, message: bytes) -> list[str]:
     return msa.split("|")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: queued deliveries rebuild the request from the raw stage (pipeline.deliver_claimed), "
-    "so channel processors are skipped for them; HIS gets the ORU itself",
-)
 async def test_a_report_over_mllp_reaches_his_as_json(engine: Engine, his_upstream: Upstream) -> None:
     msa = await send_and_ack(engine, oru("ACC9002", control_id="R2"))
     assert msa[1:3] == ["AA", "R2"]

@@ -190,6 +190,21 @@ CASES = [
         "core.engine.unsendable_request",
     ),
     (TransientError("busy"), "send", None, Party.THIRD_PARTY, "core.third_party.temporary"),
+    (
+        PermanentError("fault", detail={"condition": "soap_fault", "faultcode": "Server",
+                                        "faultstring": "no such exam"}),
+        "send",
+        answered(500),
+        Party.THIRD_PARTY,
+        "core.soap.fault",
+    ),
+    (
+        PermanentError("not XML", detail={"condition": "malformed_xml"}),
+        "send",
+        answered(200),
+        Party.THIRD_PARTY,
+        "core.soap.malformed",
+    ),
 ]
 
 

@@ -123,18 +123,24 @@ class ScannedTranscript:
 
 
 def scan_transcript(data: bytes) -> ScannedTranscript:
-    """Join the text of every frame in a transcript or framed fixture (ENQ, ACK, EOT and
-    trailers are skipped); bad checksums and FN gaps are listed, not fatal."""
+    """Join the text of every accepted frame in a transcript or framed fixture (ENQ, ACK, EOT
+    and trailers are skipped); bad checksums and FN gaps are listed, not fatal.
+
+    In a transcript the receiver's answer follows each frame: a frame answered with NAK was
+    refused and its retransmission follows, so its text is left out; a frame repeated after a
+    lost ACK (same number, same text) is joined once."""
     text = bytearray()
     problems: list[str] = []
     position = 0
     count = 0
     expected = 1
+    last: Frame | None = None
     while True:
         start = data.find(bytes((STX,)), position)
         enq = data.find(bytes((ENQ,)), position)
         if 0 <= enq < (start if start >= 0 else len(data)):
             expected = 1
+            last = None
         if start < 0:
             break
         end = frame_end(data, start)
@@ -143,11 +149,24 @@ def scan_transcript(data: bytes) -> ScannedTranscript:
             break
         frame = parse_frame(data[start:end])
         count += 1
+        position = end
+        if _answer_after(data, end) == NAK:
+            problems.append(f"frame {count}: refused with NAK; its retransmission follows")
+            continue
+        if last is not None and (frame.number, frame.text) == (last.number, last.text):
+            continue
         if frame.problem:
             problems.append(f"frame {count}: {frame.problem}")
         elif frame.number != expected % 8:
             problems.append(f"frame {count}: number {frame.number}, expected {expected % 8}")
         expected = (frame.number if frame.number is not None else expected) + 1
         text += frame.text
-        position = end
+        last = frame
     return ScannedTranscript(bytes(text), count, problems)
+
+
+def _answer_after(data: bytes, end: int) -> int | None:
+    """The receiver's byte after the frame ending at `end` (past its CR LF trailer)."""
+    while end < len(data) and data[end] in b"\r\n":
+        end += 1
+    return data[end] if end < len(data) else None

@@ -310,3 +310,25 @@ def test_mindray_download_read_as_orders():
     (order,) = read_orders(message, code_component=2)
     assert order.tests == ("CA125", "CA126", "TPSA", "HIV")
     assert order.instrument_specimen_id == "SAMPLE123"
+
+
+def test_a_transcript_keeps_only_the_frames_the_receiver_accepted():
+    from plugins.lis_device.astm.frames import ACK, ENQ, EOT, NAK, build_frame
+
+    header, result, end = b"H|\\^&|||ANALYSER\r", b"R|1|^^^GLU|5.6|mmol/L\r", b"L|1|N\r"
+    first = build_frame(1, header, final=True)
+    second = build_frame(2, result, final=True)
+    damaged = second.replace(b"5.6", b"9.6")  # checksum no longer matches
+    transcript = b"".join([
+        bytes((ENQ, ACK)), first, bytes((ACK,)),
+        damaged, bytes((NAK,)),  # refused: the retransmission follows
+        second, bytes((ACK,)),
+        second, bytes((ACK,)),  # repeated after a lost ACK
+        build_frame(3, end, final=True), bytes((ACK, EOT)),
+    ])
+
+    scanned = scan_transcript(transcript)
+
+    assert scanned.text == header + result + end
+    assert AstmMessage.parse(scanned.text).get("R[1].4") == "5.6"
+    assert scanned.problems == ["frame 2: refused with NAK; its retransmission follows"]

@@ -76,10 +76,11 @@ class DrugTraceConfig(AdapterConfig):
         description="gateway scheme as in the yibao adapter: none, tif, zhejiang_sm3, jilin",
     )
     mapping_table: str = Field(
-        description="CSV (trace_prefix, med_list_codg) relative to the conf dir: the four-code mapping table"
+        description="the four-code mapping table: CSV with trace_prefix, med_list_codg; e.g. "
+        "conf/drug_trace_codes.csv (relative to the base dir)"
     )
     ledger_file: str = Field(
-        "var/drug_trace_ledger.sqlite", description="SQLite file of sold and returned codes (relative to the conf dir)"
+        "var/drug_trace_ledger.sqlite", description="SQLite file of sold and returned codes (relative to the base dir)"
     )
     code_pattern: str = Field(DEFAULT_PATTERN, description="regular expression every trace code must match")
     prefix_digits: int = Field(PRODUCT_PREFIX_DIGITS, ge=1, description="leading characters that name the product")
@@ -112,7 +113,7 @@ class DrugTraceAdapter(Adapter):
     Config: ClassVar[type[AdapterConfig]] = DrugTraceConfig
     delivery: ClassVar[Delivery] = Delivery.ASYNC
     idempotent: ClassVar[bool] = False
-    business_keys: ClassVar[tuple[str, ...]] = ("trace_code", "kind", "rtal_docno", "setl_id", "rxno")
+    business_keys: ClassVar[tuple[str, ...]] = ("rtal_docno", "setl_id", "rxno", "trace_code", "kind")
     description: ClassVar[str] = (
         "drug trace codes (药品追溯码) uploaded as 3501/3502/3505/3506 through the insurance platform"
     )
@@ -190,16 +191,17 @@ class DrugTraceAdapter(Adapter):
             return {}
         if not isinstance(call, dict):
             return {}
-        keys: dict[str, str] = {}
-        if isinstance(call.get("kind"), str):
-            keys["kind"] = call["kind"]
-        codes = call.get("trace_codes")
-        if isinstance(codes, list) and codes and isinstance(codes[0], str):
-            keys["trace_code"] = codes[0]
+        # the first key is the message's correlation key: the retail document when there is one
         record = call.get("record")
+        keys: dict[str, str] = {}
         if isinstance(record, dict):
             keys.update({name: record[name] for name in ("rtal_docno", "setl_id", "rxno")
                          if isinstance(record.get(name), str)})
+        codes = call.get("trace_codes")
+        if isinstance(codes, list) and codes and isinstance(codes[0], str):
+            keys["trace_code"] = codes[0]
+        if isinstance(call.get("kind"), str):
+            keys["kind"] = call["kind"]
         return keys
 
     # --- the call ------------------------------------------------------------------------------

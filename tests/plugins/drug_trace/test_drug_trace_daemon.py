@@ -1,0 +1,148 @@
+"""The drug_trace channel inside a real daemon: the pharmacy posts a sale with its trace
+codes, gets 202, and the outbox uploads 3505 to the simulated centre; a duplicate sale and a
+return of a code never sold are refused naming the code, and nothing of theirs is sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from engine.daemon import Daemon
+from plugins.yibao.simulator import SimulatorServer
+from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, his, running_daemon
+from tests.plugins.drug_trace.trace_data import AMOXICILLIN_PREFIX, adapter_config, code, sale
+
+CHANNEL = "drugtrace"
+SETTLE_SECONDS = 20.0  # an upper bound for waits, never an assertion on speed
+
+
+def write_conf(root: Path, centre_url: str) -> Path:
+    conf = root / "conf"
+    (conf / "channels").mkdir(parents=True)
+    daemon = {
+        "store": {"url": f"sqlite:///{root / 'hisbridge.db'}"},
+        "api": {"host": "127.0.0.1", "port": 0, "tokens": [
+            {"name": "his", "role": "his", "token": {"$env": "E2E_HIS_TOKEN"}},
+            {"name": "operator", "role": "operator", "token": {"$env": "E2E_OPERATOR_TOKEN"}},
+        ]},
+        "outbox": {"poll_interval": 0.05, "lease_seconds": 5},
+    }
+    config = adapter_config(centre_url, conf)
+    config["mapping_table"] = "conf/drug_trace_codes.csv"  # relative to the deployment's base dir
+    del config["ledger_file"]  # the default, var/drug_trace_ledger.sqlite
+    channel = {"destinations": [{
+        "name": "centre", "adapter": "drug_trace",
+        "breaker": {"fail_max": 3, "reset_timeout": 0.3},
+        "retry": {"attempts": 1},
+        "outbox": {"initial_backoff": 0.05, "max_backoff": 0.3},
+        "config": config,
+    }]}
+    (conf / "hisbridge.yaml").write_text(yaml.safe_dump(daemon))
+    (conf / "channels" / f"{CHANNEL}.yaml").write_text(yaml.safe_dump(channel, allow_unicode=True))
+    return conf
+
+
+@pytest.fixture(autouse=True)
+def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("E2E_HIS_TOKEN", HIS_TOKEN)
+    monkeypatch.setenv("E2E_OPERATOR_TOKEN", OPERATOR_TOKEN)
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path, centre: SimulatorServer) -> AsyncIterator[Daemon]:
+    async with running_daemon(write_conf(tmp_path, centre.url)) as running:
+        yield running
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        yield http
+
+
+async def post(client: httpx.AsyncClient, daemon: Daemon, call: dict[str, Any]) -> httpx.Response:
+    return await client.post(f"{daemon.url}/api/v1/channels/{CHANNEL}", json=call, headers=his())
+
+
+async def final_status(client: httpx.AsyncClient, daemon: Daemon, message_id: str) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_SECONDS
+    while True:
+        view: dict[str, Any] = (await client.get(f"{daemon.url}/api/v1/messages/{message_id}", headers=his())).json()
+        if view["status"] not in ("received", "queued") or loop.time() > deadline:
+            return view
+        await asyncio.sleep(0.05)
+
+
+async def first_failed_attempt(client: httpx.AsyncClient, daemon: Daemon, message_id: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_SECONDS
+    while loop.time() < deadline:
+        view = (await client.get(f"{daemon.url}/api/v1/messages/{message_id}", headers=his())).json()
+        if view["deliveries"] and view["deliveries"][0]["attempt_rows"]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no delivery attempt while the centre was down")
+
+
+def uploaded_codes(centre: SimulatorServer) -> list[tuple[str, list[str]]]:
+    return [
+        (infno, [row["drug_trac_codg"] for row in input_["selinfo"]["drugtracinfo"]])
+        for infno, input_ in centre.simulator.state.inventory
+    ]
+
+
+async def test_a_sale_is_accepted_then_uploaded_as_3505(
+    daemon: Daemon, client: httpx.AsyncClient, centre: SimulatorServer
+) -> None:
+    accepted = await post(client, daemon, sale(1, 2))
+    assert accepted.status_code == 202
+    view = await final_status(client, daemon, accepted.json()["message_id"])
+    assert view["status"] == "sent"
+    assert view["business_keys"]["trace_code"] == code(AMOXICILLIN_PREFIX, 1)
+    assert uploaded_codes(centre) == [("3505", [code(AMOXICILLIN_PREFIX, 1), code(AMOXICILLIN_PREFIX, 2)])]
+
+
+async def test_a_duplicate_sale_is_refused_before_upload_until_the_code_comes_back(
+    daemon: Daemon, client: httpx.AsyncClient, centre: SimulatorServer
+) -> None:
+    first = await post(client, daemon, sale(1, document="LS-A"))
+    assert first.status_code == 202
+    duplicate = await post(client, daemon, sale(1, document="LS-B"))
+    assert duplicate.status_code == 422
+    error = duplicate.json()["error"]
+    assert error["party"] == "his" and error["field"] == "trace_codes[0]"
+    never_sold = await post(client, daemon, sale(9, kind="return", document="TH-A"))
+    assert never_sold.status_code == 422 and never_sold.json()["error"]["field"] == "trace_codes[0]"
+
+    returned = await post(client, daemon, sale(1, kind="return", document="TH-B"))
+    resold = await post(client, daemon, sale(1, document="LS-C"))
+    assert (returned.status_code, resold.status_code) == (202, 202)
+    for accepted in (first, returned, resold):
+        assert (await final_status(client, daemon, accepted.json()["message_id"]))["status"] == "sent"
+    assert sorted(uploaded_codes(centre)) == sorted([
+        ("3505", [code(AMOXICILLIN_PREFIX, 1)]), ("3506", [code(AMOXICILLIN_PREFIX, 1)]),
+        ("3505", [code(AMOXICILLIN_PREFIX, 1)]),
+    ])
+
+
+async def test_a_sale_taken_during_a_centre_outage_is_uploaded_after_recovery(
+    daemon: Daemon, client: httpx.AsyncClient, centre: SimulatorServer
+) -> None:
+    await centre.stop()
+    accepted = await post(client, daemon, sale(5))
+    assert accepted.status_code == 202
+    message_id = accepted.json()["message_id"]
+    await first_failed_attempt(client, daemon, message_id)
+    await centre.start()
+    view = await final_status(client, daemon, message_id)
+    assert view["status"] == "sent"
+    attempts = view["deliveries"][0]["attempt_rows"]
+    assert attempts[0]["party"] == "network" and attempts[-1]["outcome"] == "ok"
+    assert uploaded_codes(centre) == [("3505", [code(AMOXICILLIN_PREFIX, 5)])]

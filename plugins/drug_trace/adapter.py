@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, ClassVar
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engine.adapters.base import Adapter, AdapterConfig, AdapterServices, Wire
 from engine.errors import InputError
 from engine.message import Delivery, Payload
 from plugins.drug_trace.codes import DEFAULT_PATTERN, PRODUCT_PREFIX_DIGITS, CodeRules, ProductMap
 from plugins.drug_trace.ledger import SaleLedger
+from plugins.drug_trace.settings import BaseDirConfig
 from plugins.yibao.api import (
     CentreClient,
     Deployment,
@@ -64,7 +64,7 @@ class OperatorConfig(BaseModel):
     opter_name: str = Field(description="operator name", max_length=50)
 
 
-class DrugTraceConfig(AdapterConfig):
+class DrugTraceConfig(BaseDirConfig):
     base_url: str = Field(description="insurance centre or front-machine base URL (the yibao call path is appended)")
     fixmedins_code: str = Field(pattern=r"^[A-Za-z0-9]{12}$", description="定点医药机构编号")
     fixmedins_name: str = Field(max_length=200)
@@ -88,24 +88,15 @@ class DrugTraceConfig(AdapterConfig):
     msgid_node: int = Field(0, ge=0, description="this engine node's number (msgids unique across nodes)")
     msgid_nodes: int = Field(1, ge=1, le=9000)
 
-    _base_dir: Path | None = PrivateAttr(None)
-
     @model_validator(mode="after")
-    def _check(self, info: ValidationInfo) -> DrugTraceConfig:
+    def _check(self) -> DrugTraceConfig:
         try:
             re.compile(self.code_pattern)
         except re.error as exc:
             raise ValueError(f"code_pattern is not a regular expression: {exc}") from exc
         if self.msgid_node >= self.msgid_nodes:
             raise ValueError(f"msgid_node must be below msgid_nodes ({self.msgid_nodes})")
-        context = info.context if isinstance(info.context, dict) else {}
-        base_dir = context.get("base_dir")
-        self._base_dir = Path(base_dir) if base_dir else None
         return self
-
-    def path(self, name: str) -> Path:
-        path = Path(name)
-        return path if path.is_absolute() or self._base_dir is None else self._base_dir / path
 
 
 class DrugTraceAdapter(Adapter):
@@ -137,7 +128,7 @@ class DrugTraceAdapter(Adapter):
             ),
             signer=build_signer(
                 config.signing, base_url=config.base_url, fixmedins_code=config.fixmedins_code,
-                base_dir=config._base_dir,
+                base_dir=config.base_dir,
             ),
             msgids=MsgIdGenerator(config.fixmedins_code, node=config.msgid_node, nodes=config.msgid_nodes),
         )

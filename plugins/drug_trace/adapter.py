@@ -67,9 +67,9 @@ class OperatorConfig(BaseModel):
 class DrugTraceConfig(BaseDirConfig):
     base_url: str = Field(description="insurance centre or front-machine base URL (the yibao call path is appended)")
     fixmedins_code: str = Field(pattern=r"^[A-Za-z0-9]{12}$", description="定点医药机构编号")
-    fixmedins_name: str = Field(max_length=200)
+    fixmedins_name: str = Field(max_length=200, description="定点医药机构名称")
     mdtrtarea_admvs: str = Field(pattern=r"^\d{6}$", description="就医地医保区划")
-    recer_sys_code: str = Field("YBXT", max_length=10)
+    recer_sys_code: str = Field("YBXT", max_length=10, description="接收方系统代码: YBXT, MBS_LOCAL, FSI_LOCAL, ...")
     operator: OperatorConfig = Field(description="default operator when HIS names none")
     signing: SigningConfig = Field(
         default={"scheme": "none"}, validate_default=True,
@@ -86,7 +86,7 @@ class DrugTraceConfig(BaseDirConfig):
     prefix_digits: int = Field(PRODUCT_PREFIX_DIGITS, ge=1, description="leading characters that name the product")
     timeout: float = Field(30.0, gt=0, description="seconds to wait for the centre's answer")
     msgid_node: int = Field(0, ge=0, description="this engine node's number (msgids unique across nodes)")
-    msgid_nodes: int = Field(1, ge=1, le=9000)
+    msgid_nodes: int = Field(1, ge=1, le=9000, description="how many engine nodes share this fixmedins_code")
 
     @model_validator(mode="after")
     def _check(self) -> DrugTraceConfig:

@@ -4,8 +4,14 @@ since the yibao client marks them `centre: yibao`."""
 
 from __future__ import annotations
 
+from importlib import resources
+
+import yaml
+
 from engine import hookimpl
 from engine.adapters.base import Adapter
+from engine.attribution.loader import parse_rules
+from engine.attribution.rules import FaultRule
 from plugins.drug_trace.adapter import DrugTraceAdapter
 from plugins.drug_trace.relation_adapter import DrugTraceRelationAdapter
 
@@ -13,3 +19,14 @@ from plugins.drug_trace.relation_adapter import DrugTraceRelationAdapter
 @hookimpl
 def hisbridge_register_adapters() -> list[type[Adapter]]:
     return [DrugTraceAdapter, DrugTraceRelationAdapter]
+
+
+def fault_rules() -> list[FaultRule]:
+    """The rules in plugins/drug_trace/rules.yaml, validated by the engine's rule loader."""
+    text = resources.files("plugins.drug_trace").joinpath("rules.yaml").read_text(encoding="utf-8")
+    return parse_rules(yaml.safe_load(text), source="plugins/drug_trace/rules.yaml")
+
+
+@hookimpl
+def hisbridge_register_fault_rules() -> list[FaultRule]:
+    return fault_rules()

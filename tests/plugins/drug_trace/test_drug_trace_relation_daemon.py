@@ -94,10 +94,11 @@ async def test_a_malformed_or_unknown_code_is_his_input(
     assert unknown.json()["error"]["party"] == "his" and "does not know" in unknown.json()["error"]["reason"]
 
 
-async def test_a_refused_signature_is_not_blamed_on_his(
+async def test_a_refused_signature_is_blamed_on_our_credentials(
     daemon: Daemon, client: httpx.AsyncClient, gateway: RelationServer
 ) -> None:
     gateway.simulator.secret = "rotated-at-the-platform"
     refused = await ask(client, daemon, CASE)
-    assert refused.status_code == 502
-    assert refused.json()["error"]["party"] == "third_party" and "TOP error 25" in refused.json()["error"]["reason"]
+    error = refused.json()["error"]
+    assert (error["party"], error["rule_id"]) == ("engine", "drug_trace.engine.top_credentials")
+    assert "error 25" in error["reason"]

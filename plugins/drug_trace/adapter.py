@@ -176,24 +176,7 @@ class DrugTraceAdapter(Adapter):
         return str(request.json().get("infno")) in REPEATABLE_INFNOS
 
     def extract_keys(self, request: Payload) -> Mapping[str, str]:
-        try:
-            call = request.json()
-        except ValueError:
-            return {}
-        if not isinstance(call, dict):
-            return {}
-        # the first key is the message's correlation key: the retail document when there is one
-        record = call.get("record")
-        keys: dict[str, str] = {}
-        if isinstance(record, dict):
-            keys.update({name: record[name] for name in ("rtal_docno", "setl_id", "rxno")
-                         if isinstance(record.get(name), str)})
-        codes = call.get("trace_codes")
-        if isinstance(codes, list) and codes and isinstance(codes[0], str):
-            keys["trace_code"] = codes[0]
-        if isinstance(call.get("kind"), str):
-            keys["kind"] = call["kind"]
-        return keys
+        return call_keys(request)
 
     # --- the call ------------------------------------------------------------------------------
 
@@ -226,3 +209,25 @@ def _his_call(request: Payload) -> dict[str, Any]:
     if not isinstance(call.get("record"), dict):
         raise InputError(f"must be the {KINDS[call['kind']].node} fields as an object", field="record")
     return call
+
+
+def call_keys(request: Payload) -> dict[str, str]:
+    """The business keys of a HIS call, as far as it can be read (also for a refused one)."""
+    try:
+        call = request.json()
+    except ValueError:
+        return {}
+    if not isinstance(call, dict):
+        return {}
+    # the first key is the message's correlation key: the retail document when there is one
+    record = call.get("record")
+    keys: dict[str, str] = {}
+    if isinstance(record, dict):
+        keys.update({name: record[name] for name in ("rtal_docno", "setl_id", "rxno")
+                     if isinstance(record.get(name), str)})
+    codes = call.get("trace_codes")
+    if isinstance(codes, list) and codes and isinstance(codes[0], str):
+        keys["trace_code"] = codes[0]
+    if isinstance(call.get("kind"), str):
+        keys["kind"] = call["kind"]
+    return keys

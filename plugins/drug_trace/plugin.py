@@ -5,6 +5,7 @@ since the yibao client marks them `centre: yibao`."""
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -14,6 +15,9 @@ from engine.attribution.loader import parse_rules
 from engine.attribution.rules import FaultRule
 from plugins.drug_trace.adapter import DrugTraceAdapter
 from plugins.drug_trace.relation_adapter import DrugTraceRelationAdapter
+
+if TYPE_CHECKING:
+    import click
 
 
 @hookimpl
@@ -30,3 +34,10 @@ def fault_rules() -> list[FaultRule]:
 @hookimpl
 def hisbridge_register_fault_rules() -> list[FaultRule]:
     return fault_rules()
+
+
+@hookimpl
+def hisbridge_register_commands(cli: click.Group) -> None:
+    from plugins.drug_trace.status import drug_trace_group  # lazily: CLI only
+
+    cli.add_command(drug_trace_group)

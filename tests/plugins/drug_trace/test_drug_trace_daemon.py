@@ -5,6 +5,7 @@ return of a code never sold are refused naming the code, and nothing of theirs i
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from engine.cli import main
 from engine.daemon import Daemon
 from plugins.yibao.simulator import SimulatorServer
 from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, his, running_daemon
@@ -146,3 +149,28 @@ async def test_a_sale_taken_during_a_centre_outage_is_uploaded_after_recovery(
     attempts = view["deliveries"][0]["attempt_rows"]
     assert attempts[0]["party"] == "network" and attempts[-1]["outcome"] == "ok"
     assert uploaded_codes(centre) == [("3505", [code(AMOXICILLIN_PREFIX, 5)])]
+
+
+async def test_status_lists_what_was_uploaded_and_what_was_rejected_and_why(
+    tmp_path: Path, centre: SimulatorServer, client: httpx.AsyncClient
+) -> None:
+    conf = write_conf(tmp_path, centre.url)
+    async with running_daemon(conf) as daemon:
+        sold = await post(client, daemon, sale(1, document="LS-A"))
+        await post(client, daemon, sale(1, document="LS-B"))
+        await post(client, daemon, {**sale(2), "trace_codes": ["8123"]})
+        assert (await final_status(client, daemon, sold.json()["message_id"]))["status"] == "sent"
+    result = await asyncio.to_thread(CliRunner().invoke, main, [
+        "--conf", str(conf), "drug-trace", "status", "--since", "2000-01-01", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["captured"] == 3
+    assert {(row["kind"], row["state"]): row["messages"] for row in report["counts"]} == {
+        ("sale", "uploaded"): 1, ("sale", "rejected"): 2}
+    reasons = sorted((row["document"], row["party"], row["reason"]) for row in report["rejected"])
+    assert [party for _, party, _ in reasons] == ["his", "his"]
+    assert "already sold by document sale:LS-A" in reasons[0][2] and reasons[0][0] == "LS-B"
+    assert "trace_codes[0]" in reasons[1][2]
+    table = await asyncio.to_thread(CliRunner().invoke, main, [
+        "--conf", str(conf), "drug-trace", "status", "--since", "2000-01-01"])
+    assert "3 captured" in table.output and "LS-B" in table.output and "[his]" in table.output

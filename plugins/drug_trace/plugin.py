@@ -38,6 +38,8 @@ def hisbridge_register_fault_rules() -> list[FaultRule]:
 
 @hookimpl
 def hisbridge_register_commands(cli: click.Group) -> None:
-    from plugins.drug_trace.status import drug_trace_group  # lazily: CLI only
+    from plugins.drug_trace.simulator.cli import register  # lazily: CLI only
+    from plugins.drug_trace.status import drug_trace_group
 
     cli.add_command(drug_trace_group)
+    register(cli)

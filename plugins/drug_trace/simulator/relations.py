@@ -2,7 +2,7 @@
 
 It checks what the real gateway checks first (app key, md5/hmac sign, timestamp within
 ±10 minutes) and answers `...yljg.query.relation` from packages registered with
-`add_package`: a large-package code, its children and their children. A code nobody
+`add_package` (or `POST /_sim/packages`): a large-package code, its children and theirs. A code nobody
 registered answers with status `E` (码不存在). `unavailable` answers 503 that many times.
 """
 
@@ -23,6 +23,7 @@ from engine.serving import LocalServer
 from plugins.drug_trace.top import CHINA_TIME, RELATION_METHOD, TIMESTAMP_FORMAT, response_root, top_sign
 
 GATEWAY_PATH = "/router/rest"
+PACKAGES_PATH = "/_sim/packages"
 ALLOWED_SKEW = timedelta(minutes=10)
 
 
@@ -48,7 +49,22 @@ class RelationSimulator:
                 self.children[small] = []
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route(GATEWAY_PATH, self._gateway, methods=["GET", "POST"])])
+        return Starlette(routes=[
+            Route(GATEWAY_PATH, self._gateway, methods=["GET", "POST"]),
+            Route(PACKAGES_PATH, self._add_packages, methods=["POST"]),
+        ])
+
+    async def _add_packages(self, request: Request) -> Response:
+        """`{"<case code>": ["<small>", ...] | {"<middle>": ["<small>", ...]}, ...}`"""
+        try:
+            packages = await request.json()
+        except ValueError:
+            packages = None
+        if not isinstance(packages, dict) or not all(isinstance(c, (list, dict)) for c in packages.values()):
+            return JSONResponse({"error": "expected {code: [children] | {middle: [children]}}"}, status_code=400)
+        for code, children in packages.items():
+            self.add_package(str(code), children)
+        return JSONResponse({"packages": len(packages)})
 
     async def _gateway(self, request: Request) -> Response:
         self.calls += 1

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from engine.cli import main
 from engine.daemon import Daemon
-from plugins.yibao.simulator import SimulatorServer
+from plugins.yibao.simulator import Fault, SimulatorServer
 from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, his, running_daemon
 from tests.plugins.drug_trace.trace_data import AMOXICILLIN_PREFIX, adapter_config, code, sale
 
@@ -174,3 +174,15 @@ async def test_status_lists_what_was_uploaded_and_what_was_rejected_and_why(
     table = await asyncio.to_thread(CliRunner().invoke, main, [
         "--conf", str(conf), "drug-trace", "status", "--since", "2000-01-01"])
     assert "3 captured" in table.output and "LS-B" in table.output and "[his]" in table.output
+
+
+async def test_a_sale_whose_answer_was_lost_is_not_uploaded_twice(
+    daemon: Daemon, client: httpx.AsyncClient, centre: SimulatorServer
+) -> None:
+    centre.simulator.inject(Fault(kind="drop", infno="3505"))
+    accepted = await post(client, daemon, sale(6))
+    view = await final_status(client, daemon, accepted.json()["message_id"])
+    # a sale is not repeated blindly: an operator checks the centre, then replays or not
+    assert (view["status"], view["party"], view["deliveries"][0]["attempts"]) == ("dead", "network", 1)
+    assert "outcome is unknown" in view["reason"]
+    assert uploaded_codes(centre) == [("3505", [code(AMOXICILLIN_PREFIX, 6)])]

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from engine.serving import LocalServer
+from engine import simulation
 from plugins.e_invoice.simulator.app import SERVICE, PlatformSimulator
 
 
-class PlatformServer(LocalServer):
+class PlatformServer(simulation.SimulatorServer[PlatformSimulator]):
     """`async with PlatformServer(sim) as server:` serves until the block ends."""
-
-    def __init__(self, simulator: PlatformSimulator, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(simulator, host=host, port=port, on_stop=simulator.stop)
-        self.simulator = simulator
 
     @property
     def base_url(self) -> str:

@@ -3,22 +3,20 @@ and a small control API (`/_sim/...`) for fault injection from another process."
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import structlog
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
+from engine import simulation
 from plugins.yibao.centre import EndpointPaths
 from plugins.yibao.simulator.auth import GatewayAuth, GatewayRefusal
 from plugins.yibao.simulator.handlers import HANDLERS
@@ -35,7 +33,7 @@ FaultKind = Literal[
 
 
 @dataclass
-class Fault:
+class Fault(simulation.Fault):
     """One injected fault for the next `count` calls of `infno` ("*" = any).
 
     slow: answer after `delay` seconds (the call is processed first); drop: process the
@@ -47,46 +45,32 @@ class Fault:
     """
 
     kind: FaultKind
-    infno: str = "*"
-    count: int = 1
-    delay: float = 0.0
+    infno: str = simulation.ANY
     err_msg: str = "系统异常，请稍后再试"
-    status: int = 502
+
+    @property
+    def target(self) -> str:
+        return self.infno
 
 
 @dataclass
-class CentreSimulator:
+class CentreSimulator(simulation.Simulator[Fault]):
     admvs: str = "440300"
     auth: GatewayAuth = field(default_factory=GatewayAuth)
     paths: EndpointPaths = field(default_factory=EndpointPaths)
     clock: Callable[[], datetime] = datetime.now
     state: CentreState = field(init=False)
-    faults: list[Fault] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.state = CentreState(admvs=self.admvs)
-        self._stopping = asyncio.Event()
-        self._app = Starlette(routes=[
+        super().__init__(Fault, [
             Route(self.paths.call, self._call, methods=["POST"]),
             Route(self.paths.upload, self._call, methods=["POST"]),
             Route(self.paths.download, self._call, methods=["POST"]),
             Route("/auth/oauth/token", self._token, methods=["POST"]),
-            Route("/_sim/faults", self._add_fault, methods=["POST"]),
             Route("/_sim/revoke", self._revoke, methods=["POST"]),
             Route("/_sim/settlements", self._settlements, methods=["GET"]),
         ])
-
-    def inject(self, fault: Fault) -> None:
-        self.faults.append(fault)
-
-    def stop(self) -> None:
-        """Release answers held back by `slow` faults (server shutdown)."""
-        self._stopping.set()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope["yibao.abort"] = lambda: _abort_connection(send)
-        await self._app(scope, receive, send)
 
     # --- the centre ----------------------------------------------------------------------------
 
@@ -100,9 +84,9 @@ class CentreSimulator:
         except json.JSONDecodeError:
             return JSONResponse({"code": 400, "message": "请求报文不是JSON"}, status_code=400)
         infno = str(envelope.get("infno"))
-        fault = self._take_fault(infno)
-        if fault is not None and fault.kind == "drop_before":
-            return await self._drop(request)
+        fault = self.faults.take(infno)
+        if (dropped := await self.misbehave_before(fault, request)) is not None:
+            return dropped
         if fault is not None and fault.kind == "http_status":
             return JSONResponse({"code": fault.status, "message": "网关异常"}, status_code=fault.status)
         if fault is not None and fault.kind == "malformed":
@@ -117,13 +101,8 @@ class CentreSimulator:
         except CentreRefusal as refused:
             return self._answer(self._failure(str(refused)))
         self.state.calls.append(infno)
-        if fault is not None and fault.kind == "drop":
-            return await self._drop(request)
-        if fault is not None and fault.kind == "slow":
-            try:
-                await asyncio.wait_for(self._stopping.wait(), fault.delay)
-            except TimeoutError:
-                pass
+        if (dropped := await self.misbehave_after(fault, request)) is not None:
+            return dropped
         if infno == "9102":
             return Response(output, media_type="application/octet-stream")
         answer = self._success(output)
@@ -175,22 +154,6 @@ class CentreSimulator:
         body = json.dumps(self.auth.seal_output(answer), ensure_ascii=False).encode()
         return Response(body, media_type="application/json;charset=utf-8")
 
-    def _take_fault(self, infno: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.count > 0 and fault.infno in ("*", infno):
-                fault.count -= 1
-                if fault.count == 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
-
-    async def _drop(self, request: Request) -> Response:
-        if not request.scope["yibao.abort"]():
-            await self._stopping.wait()  # no transport to abort: hold the answer until shutdown
-        for _ in range(3):
-            await asyncio.sleep(0)  # let the server notice the lost connection
-        return Response(b"", status_code=500)
-
     # --- OAuth2 and control ------------------------------------------------------------------
 
     async def _token(self, request: Request) -> Response:
@@ -200,10 +163,6 @@ class CentreSimulator:
         except GatewayRefusal as refused:
             return JSONResponse({"error": refused.message}, status_code=refused.status)
         return JSONResponse({"access_token": token, "token_type": "bearer", "expires_in": 7200})
-
-    async def _add_fault(self, request: Request) -> Response:
-        self.inject(Fault(**await request.json()))
-        return JSONResponse({"faults": [asdict(f) for f in self.faults]})
 
     async def _revoke(self, request: Request) -> Response:
         setl_id = str((await request.json())["setl_id"])
@@ -220,11 +179,3 @@ class CentreSimulator:
             for s in self.state.settlements.values()
         ])
 
-
-def _abort_connection(send: Send) -> bool:
-    """Close the client's connection without an answer (uvicorn's cycle holds the transport)."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is None:
-        return False
-    transport.abort()
-    return True

@@ -55,20 +55,20 @@ class AttemptResult:
             return "input"
         return "engine"
 
+    # The attempt's wire facts are those of its last step: an earlier step (a sign-in before
+    # the call) answering 200 says nothing about the call whose answer was lost.
     @property
     def http_status(self) -> int | None:
-        records = [r.status_code for r in self.wire.records if r.status_code is not None]
-        if records:
-            return records[-1]
-        status = _detail(self.error, "http_status")
+        status: object = self.wire.current.status_code
+        if status is None:
+            status = _detail(self.error, "http_status")
         return status if isinstance(status, int) else None
 
     @property
     def ack_code(self) -> str | None:
-        records = [r.ack_code for r in self.wire.records if r.ack_code is not None]
-        if records:
-            return records[-1]
-        code = _detail(self.error, "ack_code")
+        code: object = self.wire.current.ack_code
+        if code is None:
+            code = _detail(self.error, "ack_code")
         return code if isinstance(code, str) else None
 
     def stages(self, delivery_id: int, mode: StorageMode) -> list[StageRecord]:

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as SafeET
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from engine.serving import LocalServer
 
 NS = "urn:hisbridge:test:echo"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -114,31 +114,13 @@ def _echo_text(body: bytes) -> str:
     return "" if node is None or node.text is None else str(node.text)
 
 
-class EchoServer:
+class EchoServer(LocalServer):
     """`async with EchoServer(service) as server:` serves it on 127.0.0.1 (a free port)."""
 
     def __init__(self, service: EchoService) -> None:
+        super().__init__(service.app())
         self.service = service
-        self._server = uvicorn.Server(
-            uvicorn.Config(service.app(), host="127.0.0.1", port=0, lifespan="off", log_level="warning")
-        )
-        self._task: asyncio.Task[None] | None = None
-        self.url = ""
 
-    async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+    async def start(self) -> None:
+        await super().start()
         self.service.address = f"{self.url}/echo"
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task

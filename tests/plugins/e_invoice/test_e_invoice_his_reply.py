@@ -6,11 +6,10 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from engine.errors import ConfigError
+from engine.serving import LocalServer
 from plugins.e_invoice.simulator import Fault, PlatformServer
 from tests.e2e.harness import his, operator, running_daemon
 from tests.plugins.e_invoice.invoices import outpatient
@@ -33,34 +33,20 @@ pytest_plugins = ["tests.plugins.e_invoice.test_e_invoice_daemon"]  # its fixtur
 CALLBACK_WAIT_SECONDS = 20.0
 
 
-class HisReceiver:
+class HisReceiver(LocalServer):
     """HIS's callback endpoint on a real socket; collects what the engine posts."""
 
     def __init__(self) -> None:
+        super().__init__(Starlette(routes=[Route("/notify", self._notify, methods=["POST"])]))
         self.received: asyncio.Queue[tuple[dict[str, Any], str]] = asyncio.Queue()
-        app = Starlette(routes=[Route("/notify", self._notify, methods=["POST"])])
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
-                                                    log_level="warning", access_log=False))
-        self.task: asyncio.Task[None] | None = None
 
     async def _notify(self, request: Request) -> Response:
         self.received.put_nowait((json.loads(await request.body()), request.headers.get("authorization", "")))
         return Response(status_code=204)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}/notify"
-
-    async def __aenter__(self) -> Self:
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await self.task
+    def notify_url(self) -> str:
+        return f"{self.url}/notify"
 
 
 async def test_his_polls_the_invoice_number(daemon: Any, client: httpx.AsyncClient, platform: PlatformServer) -> None:
@@ -95,7 +81,7 @@ async def test_a_configured_callback_gets_the_invoice_and_the_failure(
     channel_file = conf / "channels" / f"{CHANNEL}.yaml"
     channel = yaml.safe_load(channel_file.read_text())
     channel["destinations"][0]["config"].update(
-        callback_url=receiver.url, callback_token={"$env": "EINVOICE_TEST_CALLBACK_TOKEN"})
+        callback_url=receiver.notify_url, callback_token={"$env": "EINVOICE_TEST_CALLBACK_TOKEN"})
     channel_file.write_text(yaml.safe_dump(channel, allow_unicode=True))
     platform.simulator.inject(Fault("bad_signature", method="invoiceEBillOutpatient"))
     async with running_daemon(conf) as daemon:
@@ -119,7 +105,7 @@ async def test_a_callback_channel_delivers_through_the_outbox(
     channel_file.write_text(yaml.safe_dump(channel, allow_unicode=True))
     notify = {"destinations": [{"name": "his_endpoint", "adapter": "http_json", "delivery": "async",
                                 "outbox": {"initial_backoff": 0.05, "max_backoff": 0.3},
-                                "config": {"url": receiver.url, "idempotent": True}}]}
+                                "config": {"url": receiver.notify_url, "idempotent": True}}]}
     (conf / "channels" / "his_notify.yaml").write_text(yaml.safe_dump(notify))
     async with running_daemon(conf) as daemon:
         issued_id = (await post_invoice(client, daemon, outpatient("MZ-CHANNEL"))).json()["message_id"]

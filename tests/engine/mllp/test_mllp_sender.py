@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -61,13 +61,6 @@ class Receiver:
                         await writer.drain()
         finally:
             writer.close()
-
-
-@pytest.fixture
-async def services() -> AsyncIterator[HttpClients]:
-    clients = HttpClients()
-    yield clients
-    await clients.aclose()
 
 
 async def send(port: int, services: HttpClients, **config: object) -> tuple[Payload, Wire]:

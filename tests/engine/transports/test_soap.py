@@ -25,13 +25,6 @@ async def echo() -> AsyncIterator[EchoServer]:
         yield server
 
 
-@pytest.fixture
-async def services() -> AsyncIterator[HttpClients]:
-    clients = HttpClients()
-    yield clients
-    await clients.aclose()
-
-
 def caller(echo: EchoServer, services: HttpClients, *, cache: WsdlCache | None = None, **options: object) -> SoapCaller:
     return SoapCaller(f"{echo.url}/echo?wsdl", services, cache=cache or WsdlCache(), **{"timeout": 5.0, **options})  # type: ignore[arg-type]
 

@@ -21,13 +21,6 @@ async def centre() -> AsyncIterator[SimulatorServer]:
 
 
 @pytest.fixture
-async def services() -> AsyncIterator[HttpClients]:
-    clients = HttpClients()
-    yield clients
-    await clients.aclose()
-
-
-@pytest.fixture
 async def make_adapter(
     centre: SimulatorServer, services: HttpClients, tmp_path: Path
 ) -> AsyncIterator[Callable[..., DrugTraceAdapter]]:

@@ -20,13 +20,6 @@ async def platform() -> AsyncIterator[PlatformServer]:
 
 
 @pytest.fixture
-async def services() -> AsyncIterator[HttpClients]:
-    clients = HttpClients()
-    yield clients
-    await clients.aclose()
-
-
-@pytest.fixture
 def make_adapter(
     platform: PlatformServer, services: HttpClients, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., EInvoiceAdapter]:

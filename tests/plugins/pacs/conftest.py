@@ -43,13 +43,6 @@ async def pacs() -> AsyncIterator[PacsServer]:
 
 
 @pytest.fixture
-async def services() -> AsyncIterator[HttpClients]:
-    clients = HttpClients()
-    yield clients
-    await clients.aclose()
-
-
-@pytest.fixture
 async def make_soap_adapter(pacs: PacsServer, services: HttpClients) -> AsyncIterator[Callable[..., PacsSoapAdapter]]:
     made: list[Adapter] = []
 

@@ -23,13 +23,6 @@ async def centre() -> AsyncIterator[SimulatorServer]:
         yield server
 
 
-@pytest.fixture
-async def services() -> AsyncIterator[HttpClients]:
-    clients = HttpClients()
-    yield clients
-    await clients.aclose()
-
-
 def adapter_config(base_url: str, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "base_url": base_url,

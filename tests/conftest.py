@@ -1,0 +1,17 @@
+"""Fixtures every test directory shares."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from engine.transports.http import HttpClients
+
+
+@pytest.fixture
+async def services() -> AsyncIterator[HttpClients]:
+    """The engine's shared HTTP clients, as adapters get them in the daemon."""
+    clients = HttpClients()
+    yield clients
+    await clients.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from engine.transports.http import HttpClients
@@ -15,3 +16,10 @@ async def services() -> AsyncIterator[HttpClients]:
     clients = HttpClients()
     yield clients
     await clients.aclose()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for calling a daemon or simulator under test."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        yield http

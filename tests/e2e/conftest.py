@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from engine.daemon import Daemon
@@ -34,9 +33,3 @@ def conf(tmp_path: Path, upstream: Upstream) -> Path:
 async def daemon(conf: Path) -> AsyncIterator[Daemon]:
     async with running_daemon(conf) as running:
         yield running
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as http:
-        yield http

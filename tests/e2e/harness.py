@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from engine.catalogue import Catalogue
@@ -70,3 +72,17 @@ def his() -> dict[str, str]:
 
 def operator() -> dict[str, str]:
     return {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
+
+async def final_status(
+    client: httpx.AsyncClient, daemon: Daemon, message_id: str, *, seconds: float = 20.0
+) -> dict[str, Any]:
+    """The message's status view once it left received/queued; `seconds` bounds the wait
+    (never an assertion on speed)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        view: dict[str, Any] = (await client.get(f"{daemon.url}/api/v1/messages/{message_id}", headers=his())).json()
+        if view["status"] not in ("received", "queued") or loop.time() > deadline:
+            return view
+        await asyncio.sleep(0.05)

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from engine.cli import main
 from engine.daemon import Daemon
 from plugins.e_invoice.simulator import Fault, PlatformServer, PlatformSimulator
-from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, his, operator, running_daemon
+from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, final_status, his, operator, running_daemon
 from tests.plugins.e_invoice.invoices import APP_KEY, APPID, KEY_ENV, adapter_config, outpatient
 
 CHANNEL = "einvoice"
@@ -62,24 +62,8 @@ async def daemon(tmp_path: Path, platform: PlatformServer) -> AsyncIterator[Daem
         yield running
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as http:
-        yield http
-
-
 async def post_invoice(client: httpx.AsyncClient, daemon: Daemon, call: dict[str, Any]) -> httpx.Response:
     return await client.post(f"{daemon.url}/api/v1/channels/{CHANNEL}", json=call, headers=his())
-
-
-async def final_status(client: httpx.AsyncClient, daemon: Daemon, message_id: str) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + SETTLE_SECONDS
-    while True:
-        view: dict[str, Any] = (await client.get(f"{daemon.url}/api/v1/messages/{message_id}", headers=his())).json()
-        if view["status"] not in ("received", "queued") or loop.time() > deadline:
-            return view
-        await asyncio.sleep(0.05)
 
 
 async def reply_stage(client: httpx.AsyncClient, daemon: Daemon, message_id: str) -> dict[str, Any]:

@@ -58,12 +58,6 @@ async def daemon(conf: Path) -> AsyncIterator[Daemon]:
         yield running
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as http:
-        yield http
-
-
 async def order(client: httpx.AsyncClient, daemon: Daemon, channel: str, body: dict[str, Any]) -> str:
     response = await client.post(f"{daemon.url}/api/v1/channels/{channel}", json=body, headers=his())
     assert response.status_code == 202, response.text

@@ -125,34 +125,22 @@ async def test_refused_connect_did_not_leave(client: httpx.AsyncClient, dead_por
     assert isinstance(raised.value.__cause__, httpx.ConnectError)
 
 
-async def test_server_closing_mid_answer_is_an_unknown_outcome(client: httpx.AsyncClient) -> None:
-    async def half_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial\"", id="closed mid-answer"),
+        pytest.param(b"NOT HTTP AT ALL\r\n\r\n", id="not HTTP"),
+    ],
+)
+async def test_a_broken_answer_is_an_unknown_outcome(client: httpx.AsyncClient, answer: bytes) -> None:
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial\"")
+        writer.write(answer)
         await writer.drain()
         writer.close()
         await writer.wait_closed()
 
-    server = await asyncio.start_server(half_answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        with pytest.raises(OutcomeUnknownError):
-            with translate_errors():
-                await client.post(f"http://127.0.0.1:{port}/", content=b"{}")
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def test_malformed_answer_is_an_unknown_outcome(client: httpx.AsyncClient) -> None:
-    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
-        await writer.drain()
-        writer.close()
-        await writer.wait_closed()
-
-    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    server = await asyncio.start_server(broken, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         with pytest.raises(OutcomeUnknownError):

@@ -49,6 +49,20 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 _VERBOSITY: tuple[LogLevel, ...] = ("warning", "info", "debug")
 
 
+SIMULATE_GROUP = "simulate"
+
+
+def simulate_group(cli: click.Group) -> click.Group:
+    """The `hisbridge simulate` group, where plugins add the simulators of their remote systems
+    (`simulate_group(cli).add_command(my_simulator)` in `hisbridge_register_commands`); the
+    first plugin to ask creates it."""
+    group = cli.commands.get(SIMULATE_GROUP)
+    if not isinstance(group, click.Group):
+        group = click.Group(SIMULATE_GROUP, help="Run a simulated remote system for tests and demos.")
+        cli.add_command(group)
+    return group
+
+
 class CliContext:
     """`ctx.obj` of every command: the conf dir and, built on first use, the config, plugin
     manager and catalogue. Loading the config validates it against the catalogue."""

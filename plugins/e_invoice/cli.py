@@ -110,16 +110,6 @@ def simulate_e_invoice(host: str, port: int, appid: str, key_env: str) -> None:
     asyncio.run(serve())
 
 
-def simulate_group(cli: click.Group) -> click.Group:
-    """The shared `hisbridge simulate` group: created by the first plugin that needs it."""
-    existing = cli.commands.get("simulate")
-    if isinstance(existing, click.Group):
-        return existing
-    group = click.Group("simulate", help="Run a simulated remote system (real HTTP) for tests and demos.")
-    cli.add_command(group)
-    return group
-
-
 def _destination(obj: CliContext, wanted: str | None) -> Any:
     found = [
         dest for channel in obj.config.channels.values() for dest in channel.destinations

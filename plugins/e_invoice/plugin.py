@@ -54,11 +54,8 @@ def hisbridge_startup(engine: Engine) -> None:
 
 @hookimpl
 def hisbridge_register_commands(cli: click.Group) -> None:
-    from plugins.e_invoice.cli import (  # lazily: CLI only
-        e_invoice_group,
-        simulate_e_invoice,
-        simulate_group,
-    )
+    from engine.cli import simulate_group
+    from plugins.e_invoice.cli import e_invoice_group, simulate_e_invoice  # lazily: CLI only
 
     cli.add_command(e_invoice_group)
     simulate_group(cli).add_command(simulate_e_invoice)

@@ -11,7 +11,7 @@ import contextlib
 
 import click
 
-SIMULATE = "simulate"
+from engine.cli import simulate_group
 
 
 @click.command("pacs")
@@ -28,11 +28,7 @@ def simulate_pacs(host: str, port: int, hl7_port: int) -> None:
 
 
 def register(cli: click.Group) -> None:
-    group = cli.commands.get(SIMULATE)
-    if not isinstance(group, click.Group):
-        group = click.Group(SIMULATE, help="Run a simulated remote system for tests and demos.")
-        cli.add_command(group)
-    group.add_command(simulate_pacs)
+    simulate_group(cli).add_command(simulate_pacs)
 
 
 __all__ = ["register", "simulate_pacs"]

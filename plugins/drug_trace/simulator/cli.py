@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-SIMULATE = "simulate"
+from engine.cli import simulate_group
 
 
 @click.command("drug-trace")
@@ -41,8 +41,4 @@ def simulate_drug_trace(host: str, port: int, app_key: str, secret_env: str, pac
 
 
 def register(cli: click.Group) -> None:
-    group = cli.commands.get(SIMULATE)
-    if not isinstance(group, click.Group):
-        group = click.Group(SIMULATE, help="Run a simulated remote system for tests and demos.")
-        cli.add_command(group)
-    group.add_command(simulate_drug_trace)
+    simulate_group(cli).add_command(simulate_drug_trace)

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import click
 
+from engine.cli import simulate_group
 from engine.mllp.framing import MllpDecoder, encode
 from plugins.lis_device.astm.frames import ACK, scan_transcript
 from plugins.lis_device.astm.records import AstmMessage
 from plugins.lis_device.simulator.analyser import NO_FAULTS, AstmAnalyser, Faults, transfers_of
 
-SIMULATE = "simulate"
 _MLLP_START = b"\x0b"
 
 
@@ -96,8 +96,4 @@ def simulate_analyser(
 
 
 def register(cli: click.Group) -> None:
-    group = cli.commands.get(SIMULATE)
-    if not isinstance(group, click.Group):
-        group = click.Group(SIMULATE, help="Run a simulated remote system for tests and demos.")
-        cli.add_command(group)
-    group.add_command(simulate_analyser)
+    simulate_group(cli).add_command(simulate_analyser)

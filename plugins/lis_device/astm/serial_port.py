@@ -14,7 +14,6 @@ goes away (a USB adapter unplugged, EIO when the far end hangs up) is reopened e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from typing import ClassVar, Literal
 
@@ -23,7 +22,7 @@ import structlog
 from pydantic import Field
 
 from engine.sources import SourceBinding
-from plugins.lis_device.astm.source import AstmSourceConfig, AstmStreamSource
+from plugins.lis_device.astm.source import AstmLinkKeeper, AstmSourceConfig
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +54,7 @@ async def byte_streams(fd: int) -> tuple[asyncio.StreamReader, asyncio.StreamWri
     return reader, writer, read_transport
 
 
-class AstmSerial(AstmStreamSource):
+class AstmSerial(AstmLinkKeeper):
     """`source: {kind: astm_serial, config: {port: /dev/ttyUSB0, baudrate: 9600}}`"""
 
     kind: ClassVar[str] = "astm_serial"
@@ -65,20 +64,7 @@ class AstmSerial(AstmStreamSource):
     def __init__(self, config: AstmSerialConfig, binding: SourceBinding) -> None:
         super().__init__(config, binding)
         self.config: AstmSerialConfig = config
-        self._runner: asyncio.Task[None] | None = None
         self.opened = asyncio.Event()
-
-    async def start(self) -> None:
-        self._runner = asyncio.create_task(self._keep_open(), name=f"astm-serial-{self.binding.channel}")
-
-    async def stop(self) -> None:
-        if self._runner is None:
-            return
-        self._runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._runner
-        self._runner = None
-        await self.stop_sessions()
 
     def _open(self) -> serial.Serial:
         config = self.config
@@ -91,7 +77,7 @@ class AstmSerial(AstmStreamSource):
             timeout=0,
         )
 
-    async def _keep_open(self) -> None:
+    async def keep_linked(self) -> None:
         while True:
             try:
                 port = self._open()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+from abc import abstractmethod
 from typing import ClassVar
 
 import structlog
@@ -170,6 +171,31 @@ class AstmStreamSource(Source):
         await self.answerer.drain()
 
 
+class AstmLinkKeeper(AstmStreamSource):
+    """A source that keeps one link to the analyser open by itself (it dials out or opens a
+    port) in a background task, `keep_linked()`, restarted only by `start()`."""
+
+    def __init__(self, config: AstmSourceConfig, binding: SourceBinding) -> None:
+        super().__init__(config, binding)
+        self._runner: asyncio.Task[None] | None = None
+
+    @abstractmethod
+    async def keep_linked(self) -> None:
+        """Open the link, serve sessions on it, and open it again whenever it drops."""
+
+    async def start(self) -> None:
+        self._runner = asyncio.create_task(self.keep_linked(), name=f"{self.kind}-{self.binding.channel}")
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        self._runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._runner
+        self._runner = None
+        await self.stop_sessions()
+
+
 class AstmTcpServerConfig(AstmSourceConfig):
     host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 for analysers on the LAN")
     port: int = Field(description="TCP port the analysers connect to", ge=0, le=65535)
@@ -219,7 +245,7 @@ class AstmTcpClientConfig(AstmSourceConfig):
     reconnect_max: float = Field(60.0, gt=0, description="cap on the doubling reconnect wait, seconds")
 
 
-class AstmTcpClient(AstmStreamSource):
+class AstmTcpClient(AstmLinkKeeper):
     """`source: {kind: astm_tcp_client, config: {host: 10.1.2.3, port: 5000}}`: keeps one
     connection to the analyser open, reconnecting with a doubling backoff."""
 
@@ -230,22 +256,9 @@ class AstmTcpClient(AstmStreamSource):
     def __init__(self, config: AstmTcpClientConfig, binding: SourceBinding) -> None:
         super().__init__(config, binding)
         self.config: AstmTcpClientConfig = config
-        self._runner: asyncio.Task[None] | None = None
         self.connections = 0
 
-    async def start(self) -> None:
-        self._runner = asyncio.create_task(self._keep_connected(), name=f"astm-client-{self.binding.channel}")
-
-    async def stop(self) -> None:
-        if self._runner is None:
-            return
-        self._runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._runner
-        self._runner = None
-        await self.stop_sessions()
-
-    async def _keep_connected(self) -> None:
+    async def keep_linked(self) -> None:
         config = self.config
         wait = config.reconnect_initial
         peer = f"{config.host}:{config.port}"

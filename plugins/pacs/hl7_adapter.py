@@ -7,7 +7,6 @@ posted into the ORM^O01 message, which is then the `transformed` and `sent` stag
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 from pydantic import Field
@@ -16,7 +15,8 @@ from engine.adapters.base import AdapterServices
 from engine.message import Payload
 from engine.mllp.listener import HL7_CONTENT_TYPE
 from engine.mllp.sender import MllpSender, MllpSenderConfig
-from plugins.pacs.model import BUSINESS_KEYS, order_keys, parse_order
+from plugins.pacs.model import parse_order
+from plugins.pacs.order_adapter import OrderAdapter
 from plugins.pacs.orm import build_orm
 
 
@@ -27,10 +27,9 @@ class PacsHl7Config(MllpSenderConfig):
     receiving_facility: str = Field("RADIOLOGY", description="MSH-6")
 
 
-class PacsHl7Adapter(MllpSender):
+class PacsHl7Adapter(OrderAdapter, MllpSender):
     name: ClassVar[str] = "pacs_hl7"
     Config = PacsHl7Config
-    business_keys: ClassVar[tuple[str, ...]] = BUSINESS_KEYS
     description: ClassVar[str] = "exam orders (new/change/cancel) as HL7 ORM^O01 over MLLP, ACK checked"
 
     def __init__(self, config: PacsHl7Config, services: AdapterServices) -> None:
@@ -46,9 +45,6 @@ class PacsHl7Adapter(MllpSender):
             receiving=(settings.receiving_application, settings.receiving_facility),
         )
         return Payload(message.encode("utf-8"), HL7_CONTENT_TYPE)
-
-    def extract_keys(self, request: Payload) -> Mapping[str, str]:
-        return order_keys(request)
 
 
 __all__ = ["PacsHl7Adapter", "PacsHl7Config"]

@@ -9,19 +9,19 @@ for any HTTP destination, with the PACS's `error.code`/`error.message` when it s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import Field
 
-from engine.adapters.base import Adapter, AdapterConfig, AdapterServices, Wire
+from engine.adapters.base import AdapterConfig, AdapterServices, Wire
 from engine.errors import AdapterError, PermanentError
-from engine.message import Delivery, Payload
+from engine.message import Payload
 from engine.transports import status_error
 from engine.transports.http import exchange, payload_of
-from plugins.pacs.model import BUSINESS_KEYS, ExamOrder, OrderAction, order_keys, parse_order
+from plugins.pacs.model import ExamOrder, OrderAction
+from plugins.pacs.order_adapter import JsonOrderAdapter
 from plugins.pacs.soap_adapter import SYSTEM
 
 BODY_EXCERPT_CHARS = 500
@@ -38,12 +38,9 @@ class PacsRestConfig(AdapterConfig):
     idempotent: bool = Field(False, description="the PACS ignores an accession number it already has")
 
 
-class PacsRestAdapter(Adapter):
+class PacsRestAdapter(JsonOrderAdapter):
     name: ClassVar[str] = "pacs_rest"
     Config: ClassVar[type[AdapterConfig]] = PacsRestConfig
-    delivery: ClassVar[Delivery] = Delivery.ASYNC
-    idempotent: ClassVar[bool] = False
-    business_keys: ClassVar[tuple[str, ...]] = BUSINESS_KEYS
     description: ClassVar[str] = "exam orders (new/change/cancel) to a PACS REST/JSON interface"
 
     def __init__(self, config: AdapterConfig, services: AdapterServices) -> None:
@@ -53,13 +50,6 @@ class PacsRestAdapter(Adapter):
         self.idempotent = config.idempotent  # type: ignore[misc]  # instance overrides class
         self._base = config.base_url.rstrip("/")
         self._client = services.http_client(timeout=config.timeout, verify=config.verify)
-
-    def transform(self, request: Payload) -> Payload:
-        order = parse_order(request)
-        return Payload.from_json(order.model_dump(mode="json", exclude_none=True))
-
-    def extract_keys(self, request: Payload) -> Mapping[str, str]:
-        return order_keys(request)
 
     async def send(self, request: Payload, wire: Wire) -> Payload:
         order = ExamOrder.model_validate(request.json())

@@ -14,17 +14,17 @@ Field names follow the hisbridge reference service (plugins/pacs/simulator/wsdl.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 
-from engine.adapters.base import Adapter, AdapterConfig, AdapterServices, Wire
+from engine.adapters.base import AdapterConfig, AdapterServices, Wire
 from engine.errors import PermanentError
-from engine.message import Delivery, Payload
+from engine.message import Payload
 from engine.transports.soap import SoapCaller, SoapDestinationConfig
-from plugins.pacs.model import BUSINESS_KEYS, ExamOrder, OrderAction, order_keys, parse_order
+from plugins.pacs.model import ExamOrder, OrderAction
+from plugins.pacs.order_adapter import JsonOrderAdapter
 
 SYSTEM = "pacs"
 
@@ -52,12 +52,9 @@ class PacsSoapConfig(SoapDestinationConfig):
         return self
 
 
-class PacsSoapAdapter(Adapter):
+class PacsSoapAdapter(JsonOrderAdapter):
     name: ClassVar[str] = "pacs_soap"
     Config: ClassVar[type[AdapterConfig]] = PacsSoapConfig
-    delivery: ClassVar[Delivery] = Delivery.ASYNC
-    idempotent: ClassVar[bool] = False
-    business_keys: ClassVar[tuple[str, ...]] = BUSINESS_KEYS
     description: ClassVar[str] = "exam orders (new/change/cancel) to a PACS SOAP WebService with a WSDL"
 
     def __init__(self, config: AdapterConfig, services: AdapterServices) -> None:
@@ -66,13 +63,6 @@ class PacsSoapAdapter(Adapter):
         self.settings = config
         self.idempotent = config.idempotent  # type: ignore[misc]  # instance overrides class
         self.soap = SoapCaller.from_config(config, services, base_dir=config._base_dir)
-
-    def transform(self, request: Payload) -> Payload:
-        order = parse_order(request)
-        return Payload.from_json(order.model_dump(mode="json", exclude_none=True))
-
-    def extract_keys(self, request: Payload) -> Mapping[str, str]:
-        return order_keys(request)
 
     async def send(self, request: Payload, wire: Wire) -> Payload:
         order = ExamOrder.model_validate(request.json())

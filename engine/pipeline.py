@@ -171,11 +171,10 @@ class Pipeline:
         run = await attempt_with_retries(channel, destination, request, first_number=1, rules=self.rules)
         last = run.last
         status = _sync_status(last)
-        message_status = status if not routed.queued or status is not Status.REPLIED else Status.REPLIED
         # HIS gets the reply once the record is written; its commit follows with the next group
         await self._record_run(
             channel, delivery_id, message_id, run, request,
-            status=status, next_attempt_at=None, message_status=message_status, wait=False,
+            status=status, next_attempt_at=None, message_status=status, wait=False,
         )
         self._finished(channel, destination, message_id, status, last, started)
         error = None if last.ok else _error_body(last.verdict, last.error, destination.name)

@@ -20,19 +20,31 @@ HIS_TOKEN = "e2e-his-token"
 OPERATOR_TOKEN = "e2e-operator-token"
 
 
-def write_conf(root: Path, upstream_url: str, *, store_url: str | None = None, api_port: int = 0,
-               fail_max: int = 3, reset_timeout: float = 1.0) -> Path:
-    """A conf dir with one sync channel (`settle`) and one async channel (`upload`)."""
+def write_daemon_conf(
+    root: Path, channels: dict[str, dict[str, Any]], *, store_url: str | None = None, api_port: int = 0,
+    max_body_bytes: int = 1 << 20,
+) -> Path:
+    """A conf dir under `root`: test daemon settings (tokens from E2E_HIS_TOKEN and
+    E2E_OPERATOR_TOKEN, a quick outbox) and one file per channel."""
     conf = root / "conf"
     (conf / "channels").mkdir(parents=True, exist_ok=True)
     daemon: dict[str, Any] = {
         "store": {"url": store_url or "sqlite:///var/hisbridge.db"},
-        "api": {"host": "127.0.0.1", "port": api_port, "max_body_bytes": 4096, "tokens": [
+        "api": {"host": "127.0.0.1", "port": api_port, "max_body_bytes": max_body_bytes, "tokens": [
             {"name": "his", "role": "his", "token": {"$env": "E2E_HIS_TOKEN"}},
             {"name": "operator", "role": "operator", "token": {"$env": "E2E_OPERATOR_TOKEN"}},
         ]},
         "outbox": {"poll_interval": 0.05, "lease_seconds": 5},
     }
+    (conf / "hisbridge.yaml").write_text(yaml.safe_dump(daemon))
+    for name, channel in channels.items():
+        (conf / "channels" / f"{name}.yaml").write_text(yaml.safe_dump(channel, allow_unicode=True))
+    return conf
+
+
+def write_conf(root: Path, upstream_url: str, *, store_url: str | None = None, api_port: int = 0,
+               fail_max: int = 3, reset_timeout: float = 1.0) -> Path:
+    """A conf dir with one sync channel (`settle`) and one async channel (`upload`)."""
     breaker = {"fail_max": fail_max, "reset_timeout": reset_timeout}
     settle = {
         "destinations": [{
@@ -48,10 +60,8 @@ def write_conf(root: Path, upstream_url: str, *, store_url: str | None = None, a
             "config": {"url": f"{upstream_url}/upload", "timeout": 2, "idempotent": True},
         }],
     }
-    (conf / "hisbridge.yaml").write_text(yaml.safe_dump(daemon))
-    (conf / "channels" / "settle.yaml").write_text(yaml.safe_dump(settle))
-    (conf / "channels" / "upload.yaml").write_text(yaml.safe_dump(upload))
-    return conf
+    return write_daemon_conf(root, {"settle": settle, "upload": upload}, store_url=store_url,
+                             api_port=api_port, max_body_bytes=4096)
 
 
 @contextlib.asynccontextmanager

@@ -12,13 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from engine.cli import main
 from engine.daemon import Daemon
 from plugins.yibao.simulator import Fault, SimulatorServer
-from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, final_status, his, running_daemon
+from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, final_status, his, running_daemon, write_daemon_conf
 from tests.plugins.drug_trace.trace_data import AMOXICILLIN_PREFIX, adapter_config, code, sale
 
 CHANNEL = "drugtrace"
@@ -27,15 +26,7 @@ SETTLE_SECONDS = 20.0  # an upper bound for waits, never an assertion on speed
 
 def write_conf(root: Path, centre_url: str) -> Path:
     conf = root / "conf"
-    (conf / "channels").mkdir(parents=True)
-    daemon = {
-        "store": {"url": f"sqlite:///{root / 'hisbridge.db'}"},
-        "api": {"host": "127.0.0.1", "port": 0, "tokens": [
-            {"name": "his", "role": "his", "token": {"$env": "E2E_HIS_TOKEN"}},
-            {"name": "operator", "role": "operator", "token": {"$env": "E2E_OPERATOR_TOKEN"}},
-        ]},
-        "outbox": {"poll_interval": 0.05, "lease_seconds": 5},
-    }
+    conf.mkdir(parents=True)  # the product map is written there
     config = adapter_config(centre_url, conf)
     config["mapping_table"] = "conf/drug_trace_codes.csv"  # relative to the deployment's base dir
     del config["ledger_file"]  # the default, var/drug_trace_ledger.sqlite
@@ -46,9 +37,7 @@ def write_conf(root: Path, centre_url: str) -> Path:
         "outbox": {"initial_backoff": 0.05, "max_backoff": 0.3},
         "config": config,
     }]}
-    (conf / "hisbridge.yaml").write_text(yaml.safe_dump(daemon))
-    (conf / "channels" / f"{CHANNEL}.yaml").write_text(yaml.safe_dump(channel, allow_unicode=True))
-    return conf
+    return write_daemon_conf(root, {CHANNEL: channel}, store_url=f"sqlite:///{root / 'hisbridge.db'}")
 
 
 @pytest.fixture(autouse=True)

@@ -13,13 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from engine.cli import main
 from engine.daemon import Daemon
 from plugins.e_invoice.simulator import Fault, PlatformServer, PlatformSimulator
-from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, final_status, his, operator, running_daemon
+from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, final_status, his, operator, running_daemon, write_daemon_conf
 from tests.plugins.e_invoice.invoices import APP_KEY, APPID, KEY_ENV, adapter_config, outpatient
 
 CHANNEL = "einvoice"
@@ -27,16 +26,6 @@ SETTLE_SECONDS = 20.0  # an upper bound for waits, never an assertion on speed
 
 
 def write_conf(root: Path, platform_base_url: str) -> Path:
-    conf = root / "conf"
-    (conf / "channels").mkdir(parents=True)
-    daemon = {
-        "store": {"url": f"sqlite:///{root / 'hisbridge.db'}"},
-        "api": {"host": "127.0.0.1", "port": 0, "tokens": [
-            {"name": "his", "role": "his", "token": {"$env": "E2E_HIS_TOKEN"}},
-            {"name": "operator", "role": "operator", "token": {"$env": "E2E_OPERATOR_TOKEN"}},
-        ]},
-        "outbox": {"poll_interval": 0.05, "lease_seconds": 5},
-    }
     channel = {"destinations": [{
         "name": "fiscal", "adapter": "e_invoice",
         "breaker": {"fail_max": 3, "reset_timeout": 0.3},
@@ -44,9 +33,7 @@ def write_conf(root: Path, platform_base_url: str) -> Path:
         "outbox": {"initial_backoff": 0.05, "max_backoff": 0.3},
         "config": adapter_config(platform_base_url, timeout=2.0),
     }]}
-    (conf / "hisbridge.yaml").write_text(yaml.safe_dump(daemon))
-    (conf / "channels" / f"{CHANNEL}.yaml").write_text(yaml.safe_dump(channel, allow_unicode=True))
-    return conf
+    return write_daemon_conf(root, {CHANNEL: channel}, store_url=f"sqlite:///{root / 'hisbridge.db'}")
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ import structlog
 
 from engine.adapters.base import Adapter
 from engine.attribution.rules import FaultRule
+from engine.demo.acts import DemoAct
 from engine.errors import PluginError
 from engine.formats.base import PayloadFormat
 from engine.plugin_manager import BUILTIN_PLUGINS
@@ -24,7 +25,7 @@ from engine.sources import Source
 
 log = structlog.get_logger(__name__)
 
-KINDS = ("adapters", "sources", "processors", "formats", "fault_rules")
+KINDS = ("adapters", "sources", "processors", "formats", "fault_rules", "demo_acts")
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Catalogue:
     processors: dict[str, type[Processor]] = field(default_factory=dict)
     formats: dict[str, PayloadFormat] = field(default_factory=dict)
     fault_rules: list[FaultRule] = field(default_factory=list)
+    demo_acts: dict[str, type[DemoAct]] = field(default_factory=dict)
     contributed_by: dict[str, dict[str, str]] = field(
         default_factory=lambda: {kind: {} for kind in KINDS}
     )
@@ -67,6 +69,9 @@ class Catalogue:
         )
         catalogue._collect(
             "formats", hook.hisbridge_register_formats, _format_key, catalogue.formats
+        )
+        catalogue._collect(
+            "demo_acts", hook.hisbridge_register_demo_acts, _class_key(DemoAct, "name"), catalogue.demo_acts
         )
         rules: dict[str, FaultRule] = {}
         catalogue._collect("fault_rules", hook.hisbridge_register_fault_rules, _rule_key, rules)

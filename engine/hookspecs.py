@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from engine.adapters.base import Adapter
     from engine.attribution.rules import FaultRule
+    from engine.demo.acts import DemoAct
     from engine.formats.base import PayloadFormat
     from engine.processors import Processor
     from engine.runtime import Engine
@@ -86,6 +87,15 @@ def hisbridge_register_routes(engine: Engine) -> list[BaseRoute]:
     Called once when the API starts. Routes get the same bearer-token authentication as
     the core API; use `engine.call()` / `engine.accept()` to run messages through channels
     so storage, breakers and attribution apply.
+    """
+
+
+@hookspec
+def hisbridge_register_demo_acts() -> list[type[DemoAct]]:
+    """Return `engine.demo.acts.DemoAct` classes: this plugin's part of `hisbridge demo`.
+
+    Called once at start-up; each class's `name` is its key (`hisbridge demo --act NAME`).
+    Acts run in registration order against the daemon started on the example `conf/`.
     """
 
 

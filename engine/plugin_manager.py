@@ -28,6 +28,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "engine.attribution.builtin",
     "engine.processors_builtin",
     "engine.mllp.builtin",
+    "engine.demo.builtin",
 )
 """Modules that are plugins shipped inside the engine, registered under their module name.
 This tuple is the only place to add or remove one."""

@@ -64,7 +64,7 @@ def plugins(obj: CliContext, as_json: bool) -> None:
             if kind == "fault_rules" and entry[kind]:
                 click.echo(f"    fault rules: {len(entry[kind])}")
             elif entry[kind]:
-                click.echo(f"    {kind}: {', '.join(entry[kind])}")
+                click.echo(f"    {kind.replace('_', ' ')}: {', '.join(entry[kind])}")
 
 
 @click.command("docs")

@@ -14,15 +14,13 @@ import click
 from engine.attribution.loader import load_conf_rules
 from engine.config.loader import delivery_of
 from engine.daemon import run_until_signalled, start_daemon, stop_daemon
-from engine.demo.scenario import run_demo, use_demo_tokens
-from engine.demo.upstream import Upstream
+from engine.demo.runner import run_acts, use_demo_tokens
 from engine.logging import configure_logging
 from engine.runtime import Engine
 
 if TYPE_CHECKING:
     from engine.cli import CliContext
-
-DEMO_UPSTREAM_PORT = 8701
+    from engine.demo.acts import DemoAct
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -47,32 +45,33 @@ def run(obj: CliContext) -> None:
 
 
 @click.command("demo")
+@click.option("--act", "act_names", multiple=True, metavar="NAME",
+              help="play only these acts (repeatable); default: every registered act")
 @click.pass_obj
-def demo(obj: CliContext) -> None:
-    """Run the daemon beside a simulated upstream, take the upstream down and back up,
-    and show that HIS never waited and nothing was lost."""
+def demo(obj: CliContext, act_names: tuple[str, ...]) -> None:
+    """Run the daemon beside simulated peers (upstream, insurance centre, analyser, PACS...):
+    take them down and back up, and show that HIS never waited and nothing was lost."""
+    known = obj.catalogue.demo_acts
+    unknown = [name for name in act_names if name not in known]
+    if unknown:
+        raise click.BadParameter(f"unknown act {', '.join(unknown)}; known: {', '.join(known)}", param_hint="--act")
+    acts = [known[name] for name in act_names] if act_names else list(known.values())
     for name in use_demo_tokens():
         click.echo(f"demo: {name} was not set; using a demo token for this run")
     config = obj.config
     configure_logging(config.logging.model_copy(update={"level": "warning"}), json_lines=False)
-    ok = asyncio.run(_demo(obj))
+    ok = asyncio.run(_demo(obj, acts))
     raise SystemExit(0 if ok else 1)
 
 
-async def _demo(obj: CliContext) -> bool:
-    upstream = Upstream(port=DEMO_UPSTREAM_PORT)
-    await upstream.start()
+async def _demo(obj: CliContext, acts: list[type[DemoAct]]) -> bool:
+    daemon = await start_daemon(
+        obj.config, pm=obj.pm, catalogue=obj.catalogue, base_dir=obj.base_dir, rules=load_conf_rules(obj.conf_dir),
+    )
     try:
-        daemon = await start_daemon(
-            obj.config, pm=obj.pm, catalogue=obj.catalogue, base_dir=obj.base_dir,
-            rules=load_conf_rules(obj.conf_dir),
-        )
-        try:
-            return await run_demo(daemon, upstream, click.echo)
-        finally:
-            await stop_daemon(daemon)
+        return await run_acts(daemon, acts, click.echo)
     finally:
-        await upstream.aclose()
+        await stop_daemon(daemon)
 
 
 @click.command("channels")

@@ -1,1 +1,1 @@
-"""The demo: a simulated upstream and the scenario `hisbridge demo` runs."""
+"""`hisbridge demo`: acts registered by the engine and the plugins, played against the daemon."""

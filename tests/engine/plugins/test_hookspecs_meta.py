@@ -15,6 +15,7 @@ from engine import hookimpl, hookspecs
 from engine.adapters.base import Adapter, Wire
 from engine.attribution.rules import FaultRule
 from engine.catalogue import Catalogue
+from engine.demo.acts import DemoAct, DemoStage
 from engine.formats.base import PayloadFormat
 from engine.message import Party, Payload
 from engine.plugin_manager import create_plugin_manager
@@ -50,6 +51,14 @@ class ProbeProcessor(Processor):
 
     def process(self, payload: Payload) -> Payload:
         return payload
+
+
+class ProbeAct(DemoAct):
+    name = "probe_act"
+    title = "probe"
+
+    async def run(self, stage: DemoStage) -> bool:
+        return True
 
 
 class ProbeFormat(PayloadFormat):
@@ -95,6 +104,11 @@ class ProbePlugin:
     @hookimpl
     def hisbridge_register_commands(self, cli: click.Group) -> None:
         self.calls["hisbridge_register_commands"] = {"cli": cli}
+
+    @hookimpl
+    def hisbridge_register_demo_acts(self) -> list[type[DemoAct]]:
+        self.calls["hisbridge_register_demo_acts"] = {}
+        return [ProbeAct]
 
     @hookimpl
     def hisbridge_register_routes(self, engine: object) -> list[Route]:
@@ -156,4 +170,5 @@ def test_every_hook_reaches_the_probe_with_keyword_arguments() -> None:
     assert catalogue.contributed_by["processors"]["probe_processor"] == "probe"
     assert catalogue.contributed_by["formats"]["probe_format"] == "probe"
     assert catalogue.contributed_by["fault_rules"]["probe.rule"] == "probe"
+    assert catalogue.contributed_by["demo_acts"]["probe_act"] == "probe"
     assert probe.calls["hisbridge_startup"]["engine"] is engine

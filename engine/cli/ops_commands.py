@@ -14,7 +14,7 @@ import click
 from engine.attribution.loader import load_conf_rules
 from engine.config.loader import delivery_of
 from engine.daemon import run_until_signalled, start_daemon, stop_daemon
-from engine.demo.runner import run_acts, use_demo_tokens
+from engine.demo.runner import run_acts, use_demo_environment
 from engine.logging import configure_logging
 from engine.runtime import Engine
 
@@ -56,8 +56,8 @@ def demo(obj: CliContext, act_names: tuple[str, ...]) -> None:
     if unknown:
         raise click.BadParameter(f"unknown act {', '.join(unknown)}; known: {', '.join(known)}", param_hint="--act")
     acts = [known[name] for name in act_names] if act_names else list(known.values())
-    for name in use_demo_tokens():
-        click.echo(f"demo: {name} was not set; using a demo token for this run")
+    for name in use_demo_environment(list(known.values())):
+        click.echo(f"demo: {name} was not set; using a demo value for this run")
     config = obj.config
     configure_logging(config.logging.model_copy(update={"level": "warning"}), json_lines=False)
     ok = asyncio.run(_demo(obj, acts))

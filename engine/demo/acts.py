@@ -68,10 +68,12 @@ class DemoStage:
 
 class DemoAct(ABC):
     """One story of the demo. `name` selects it (`hisbridge demo --act NAME`), `title`
-    heads its output."""
+    heads its output, `environment` holds demo values for the `$env` secrets its channels
+    in `conf/` name (set only where the environment has none, before the config loads)."""
 
     name: ClassVar[str]
     title: ClassVar[str]
+    environment: ClassVar[dict[str, str]] = {}
 
     @abstractmethod
     async def run(self, stage: DemoStage) -> bool:

@@ -14,11 +14,21 @@ from engine.demo.acts import DemoAct, DemoStage
 DEMO_TOKENS = {"HISBRIDGE_HIS_TOKEN": "demo-his-token", "HISBRIDGE_OPERATOR_TOKEN": "demo-operator-token"}
 
 
-def use_demo_tokens() -> list[str]:
-    """Give the example config its tokens when the environment has none; returns those set."""
-    missing = [name for name in DEMO_TOKENS if not os.environ.get(name)]
+def demo_environment(acts: Sequence[type[DemoAct]]) -> dict[str, str]:
+    """The API tokens and every act's demo secrets."""
+    values = dict(DEMO_TOKENS)
+    for act in acts:
+        values.update(act.environment)
+    return values
+
+
+def use_demo_environment(acts: Sequence[type[DemoAct]]) -> list[str]:
+    """Give the example config its tokens and secrets where the environment has none;
+    returns the names set."""
+    values = demo_environment(acts)
+    missing = [name for name in values if not os.environ.get(name)]
     for name in missing:
-        os.environ[name] = DEMO_TOKENS[name]
+        os.environ[name] = values[name]
     return missing
 
 

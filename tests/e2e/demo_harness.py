@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.demo.acts import DemoAct
-from engine.demo.runner import DEMO_TOKENS, run_acts
+from engine.demo.runner import demo_environment, run_acts
 from tests.e2e.harness import running_daemon
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def copy_example_conf(root: Path) -> Path:
 
 async def play(act: type[DemoAct], root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[bool, str]:
     """Run one act as `hisbridge demo --act NAME` would; returns its verdict and what it said."""
-    for name, value in DEMO_TOKENS.items():
+    for name, value in demo_environment([act]).items():
         monkeypatch.setenv(name, value)
     lines: list[str] = []
     async with running_daemon(copy_example_conf(root)) as daemon:

@@ -49,11 +49,11 @@ class DemoStage:
         """Host and port a channel's destination calls (its config's `url`, or `host` and
         `port`): where an act starts that peer's simulator, so the conf alone decides ports."""
         config = self.daemon.engine.channel(channel).destinations[destination].adapter.config
-        url = getattr(config, "url", None)
-        if url is not None:
-            parsed = httpx.URL(str(url))
+        fields = config.model_dump()
+        if fields.get("url") is not None:
+            parsed = httpx.URL(str(fields["url"]))
             return parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
-        return str(config.host), int(config.port)
+        return str(fields["host"]), int(fields["port"])
 
     @staticmethod
     async def wait_for(condition: Callable[[], bool], seconds: float) -> bool:

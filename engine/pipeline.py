@@ -18,7 +18,7 @@ import structlog
 from engine.attribution.rules import FaultRule
 from engine.channels import Channel, Destination
 from engine.delivery import AttemptResult, DeliveryRun, attempt_with_retries, attribute, utcnow
-from engine.errors import DestinationUnavailable, OutcomeUnknownError, TransientError
+from engine.errors import DestinationUnavailable, InputError, OutcomeUnknownError, TransientError
 from engine.formats.registry import FormatRegistry
 from engine.ids import new_id
 from engine.intake import Routed, check_content, correlation_key, route, run_processors
@@ -67,10 +67,7 @@ class Pipeline:
             routed = self._intake(channel, payload)
             routed.store_and_forward = store_and_forward
         except Exception as exc:  # noqa: BLE001 - every intake failure is stored and attributed
-            verdict = attribute(exc, stage="validate", channel=channel, destination=None, rules=self.rules)
-            await self._store_rejected(channel, payload, message_id, source, parent_id, verdict, exc)
-            self._log_finished(channel.name, "-", Status.FAILED, started, verdict)
-            return Outcome(message_id, Status.FAILED, None, _error_body(verdict, exc, None))
+            return await self._reject(channel, payload, exc, message_id, source, parent_id, started)
         finally:
             structlog.contextvars.unbind_contextvars("message_id", "channel")
 
@@ -96,6 +93,25 @@ class Pipeline:
         the raw bytes are committed, so the source may acknowledge its sender."""
         outcome = await self.call(channel, payload, source=source, store_and_forward=True)
         return Receipt(outcome.message_id, channel.name, outcome.status, outcome.error)
+
+    async def refuse(self, channel: Channel, payload: Payload, error: InputError, *, source: str) -> Receipt:
+        """Store input a source refused before it became a message (a broken frame, a
+        proprietary line on an ASTM port), raw bytes and all, as a failed message with
+        its verdict, so the refusal is explainable like any other failure."""
+        started = time.perf_counter()
+        message_id = new_id()
+        self.metrics.message_received(channel.name)
+        outcome = await self._reject(channel, payload, error, message_id, source, None, started)
+        return Receipt(outcome.message_id, channel.name, outcome.status, outcome.error)
+
+    async def _reject(
+        self, channel: Channel, payload: Payload, exc: Exception, message_id: str, source: str,
+        parent_id: str | None, started: float,
+    ) -> Outcome:
+        verdict = attribute(exc, stage="validate", channel=channel, destination=None, rules=self.rules)
+        await self._store_rejected(channel, payload, message_id, source, parent_id, verdict, exc)
+        self._log_finished(channel.name, "-", Status.FAILED, started, verdict, message_id)
+        return Outcome(message_id, Status.FAILED, None, _error_body(verdict, exc, None))
 
     def _intake(self, channel: Channel, payload: Payload) -> Routed:
         check_content(channel, payload)

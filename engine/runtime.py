@@ -189,6 +189,7 @@ class Engine:
                 channel=channel.name,
                 accept=partial(self.pipeline.accept, channel, source=spec.kind),
                 call=partial(self.pipeline.call, channel, source=spec.kind),
+                refuse=partial(self.pipeline.refuse, channel, source=spec.kind),
             )
             source = source_cls(source_cls.Config.model_validate(spec.config), binding)
             await source.start()

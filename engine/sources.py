@@ -8,6 +8,7 @@ from typing import Any, Awaitable, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.errors import InputError
 from engine.message import Payload
 
 
@@ -53,6 +54,13 @@ Call = Callable[[Payload], Awaitable[Outcome]]
 """Run a message through its channel and wait for the sync destination's reply."""
 
 
+Refuse = Callable[[Payload, InputError], Awaitable[Receipt]]
+"""Store bytes the source refused before they made a message (a frame that never completed,
+proprietary text on an ASTM line) as a failed message of the channel, attributed through the
+fault rules (an `InputError` with `party="device"` blames the device). Returns after the
+commit, with the message id to quote in the negative answer and the log."""
+
+
 @dataclass(frozen=True)
 class SourceBinding:
     """The engine's side of one source instance."""
@@ -60,6 +68,7 @@ class SourceBinding:
     channel: str
     accept: Accept
     call: Call
+    refuse: Refuse
 
 
 class Source(ABC):

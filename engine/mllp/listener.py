@@ -5,6 +5,8 @@ message over many reads and junk before a start byte all work. A message is answ
 after `accept()` returned, i.e. after its raw bytes are committed: AA/CA when stored, AR/CR
 with an ERR segment when the engine refused it or could not store it. A peer that starts a
 block and never ends it is cut off after `receive_timeout`; an oversized block gets an AR.
+What the listener refuses (an oversized block's head, bytes outside any block) is kept
+through `binding.refuse` as a failed message blamed on the device.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import ClassVar
 import structlog
 from pydantic import Field
 
-from engine.errors import EngineError
+from engine.errors import EngineError, InputError
 from engine.logging import redact
 from engine.message import Payload
 from engine.mllp.ack import AckError, AckMode, Outcome, acknowledge
@@ -135,7 +137,9 @@ class MllpListener(Source):
             try:
                 messages = decoder.feed(data)
             except MllpFrameTooLarge as exc:
-                answers.append(self._reject(exc.head, f"message larger than {exc.limit} bytes"))
+                reason = f"message larger than {exc.limit} bytes"
+                await self._refuse(exc.head, f"{reason}; its first {len(exc.head)} bytes are kept")
+                answers.append(self._reject(exc.head, reason))
                 data = b""  # the decoder kept what followed the oversized block
                 continue
             break
@@ -146,6 +150,7 @@ class MllpListener(Source):
                 bytes=len(junk),
                 head=redact(junk[:40].decode("latin-1"), ()),
             )
+            await self._refuse(junk, "bytes outside an MLLP block (no start byte before them)")
         for message in messages:
             ack = await self._accept(message)
             if ack is not None:
@@ -179,6 +184,13 @@ class MllpListener(Source):
                 mode_override=self.config.ack_mode,
             )
         return reply.payload if reply.send else None
+
+    async def _refuse(self, data: bytes, reason: str) -> None:
+        """Keep what the device sent and we could not take, blamed on the device."""
+        try:
+            await self.binding.refuse(Payload(data, "application/octet-stream"), InputError(reason, party="device"))
+        except EngineError as exc:
+            log.error("refused mllp bytes not stored", channel=self.binding.channel, error=str(exc))
 
     def _reject(self, message: bytes, reason: str) -> bytes:
         return acknowledge(

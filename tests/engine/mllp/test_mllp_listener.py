@@ -140,6 +140,23 @@ async def test_oversized_message_is_rejected_and_the_connection_goes_on(engine: 
     await device.close()
     assert rejected["msa1"] == "AR" and "ERR" in rejected["text"] and "4096" in rejected["text"]
     assert (accepted["msa1"], accepted["msa2"]) == ("AA", "C006")
+    [refused] = await engine.store.list_messages(channel="analyser", status="failed")
+    assert (refused.party, refused.rule_id) == ("device", "core.input.device")
+    assert "larger than 4096 bytes" in (refused.reason or "")
+    kept = await engine.store.get_stage(refused.id, "raw")
+    assert kept is not None and kept.body.startswith(b"MSH|^~\\&|ANALYSER") and b"C005" in kept.body
+
+
+async def test_bytes_outside_a_block_are_kept_as_a_refusal_blamed_on_the_device(engine: Engine) -> None:
+    device = await Device.connect(engine)
+    await device.send(b"PROPRIETARY STATUS 42\r" + encode(oru("C008")))
+    ack = await device.ack()
+    await device.close()
+    assert (ack["msa1"], ack["msa2"]) == ("AA", "C008")
+    [refused] = await engine.store.list_messages(channel="analyser", status="failed")
+    assert refused.party == "device" and "outside an MLLP block" in (refused.reason or "")
+    kept = await engine.store.get_stage(refused.id, "raw")
+    assert kept is not None and kept.body == b"PROPRIETARY STATUS 42\r"
 
 
 async def test_a_block_that_never_ends_is_cut_off(engine: Engine) -> None:

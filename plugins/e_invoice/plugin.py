@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import click
     from starlette.routing import BaseRoute
 
+    from engine.demo.acts import DemoAct
     from engine.runtime import Engine
 
 
@@ -59,3 +60,10 @@ def hisbridge_register_commands(cli: click.Group) -> None:
 
     cli.add_command(e_invoice_group)
     simulate_group(cli).add_command(simulate_e_invoice)
+
+
+@hookimpl
+def hisbridge_register_demo_acts() -> list[type[DemoAct]]:
+    from plugins.e_invoice.demo_act import EInvoiceAct  # lazily: only the demo needs it
+
+    return [EInvoiceAct]

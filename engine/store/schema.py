@@ -146,3 +146,15 @@ payload_reads = Table(
     Column("remote", String(100), comment="client address or 'cli'"),
     Index("ix_payload_reads_message", "message_id"),
 )
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True, comment="hex SHA-256 of data: the blob's key"),
+    Column("content_type", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False, comment="bytes"),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # Pruning looks for blobs stored before its cutoff.
+    Index("ix_blobs_created_at", "created_at"),
+)

@@ -18,7 +18,7 @@ import structlog
 
 from engine.errors import StoreError
 from engine.message import Payload, Status, Verdict
-from engine.store import reads, writes
+from engine.store import blobs, reads, writes
 from engine.store.call_record import RecordCall
 from engine.store.database import DEFAULT_URL, create_store_engine, utc_now
 from engine.store.migrate import migrate as migrate_schema
@@ -249,6 +249,36 @@ class MessageStore:
             if deleted < writes.PRUNE_BATCH:
                 break
         log.info("store pruned", messages=total)
+        return total
+
+    # --- blobs (attachments stored once; see engine.store.blobs) ------------------------
+
+    async def put_blob(self, data: bytes, content_type: str) -> str:
+        """Store `data` once, keyed by its SHA-256, and return its reference
+        `blob:sha256:<hex>` (the same bytes again store nothing and give the same reference).
+        Returns after the commit. A message using it should carry the reference as business
+        key `blob` (engine.store.blobs.BLOB_KEY), which keeps the blob from being pruned."""
+        return await self._write(blobs.PutBlob(data, content_type))
+
+    async def get_blob(self, ref: str) -> blobs.Blob | None:
+        """The blob behind a reference, or None; `BlobRefError` when `ref` is not a reference."""
+        blobs.digest_of(ref)
+        return await self._read(functools.partial(blobs.get_blob, ref=ref))
+
+    async def message_blob_refs(self, message_id: str) -> list[str]:
+        """The blob references a message names (its business key `blob`)."""
+        return await self._read(functools.partial(blobs.blob_refs, message_id=message_id))
+
+    async def prune_blobs(self, *, older_than: datetime) -> int:
+        """Delete blobs stored before `older_than` that no stored message names; in batches."""
+        total = 0
+        while True:
+            deleted = await self._write(functools.partial(blobs.prune_batch, older_than=older_than))
+            total += deleted
+            if deleted < blobs.PRUNE_BATCH:
+                break
+        if total:
+            log.info("store pruned blobs", blobs=total)
         return total
 
 

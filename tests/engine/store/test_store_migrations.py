@@ -36,7 +36,7 @@ async def test_migrating_twice_changes_nothing(db_url: str) -> None:
             versions = connection.execute(sa.text("SELECT version_num FROM alembic_version")).all()
     finally:
         engine.dispose()
-    assert versions == [("0001",)]
+    assert versions == [("0002",)]
 
 
 async def test_the_comparison_notices_a_missing_index(db_url: str) -> None:

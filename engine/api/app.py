@@ -6,6 +6,7 @@ Routes (all JSON; every error is `{"error": {"code", "reason", ...}}`):
     GET  /api/v1/messages/{id}                      his, operator   status, no payloads
     GET  /api/v1/messages                           operator        listing, keys masked
     GET  /api/v1/messages/{id}/stages[/{name}]      operator        payloads, audited
+    GET  /api/v1/messages/{id}/blobs/{ref}          operator        an attachment's bytes, audited
     POST /api/v1/messages/{id}/replay               operator
     GET  /api/v1/breakers                           operator
     POST /api/v1/breakers/{name}/suspend|resume     operator
@@ -29,6 +30,7 @@ from starlette.types import Scope
 
 from engine.api.auth import ANY_ROLE, OPERATOR_ONLY, BearerAuth, CallerEndpoint, TokenTable, guarded
 from engine.api.responses import http_exception, shielded, unexpected_exception
+from engine.api.routes_blobs import BlobEndpoints
 from engine.api.routes_channels import ChannelEndpoint
 from engine.api.routes_messages import MessageEndpoints
 from engine.api.routes_operations import BreakerEndpoints, ProbeEndpoints
@@ -45,6 +47,7 @@ def create_app(engine: Engine, *, tokens: list[tuple[str, str, str]]) -> Starlet
     table = TokenTable(tokens)
     channels = ChannelEndpoint(engine)
     messages = MessageEndpoints(engine)
+    blobs = BlobEndpoints(engine)
     breakers = BreakerEndpoints(engine)
     probes = ProbeEndpoints(engine)
 
@@ -58,6 +61,7 @@ def create_app(engine: Engine, *, tokens: list[tuple[str, str, str]]) -> Starlet
         route("/messages/{message_id}/stages", messages.stages, ["GET"], OPERATOR_ONLY),
         route("/messages/{message_id}/stages/{name}", messages.stage, ["GET"], OPERATOR_ONLY),
         route("/messages/{message_id}/replay", messages.replay, ["POST"], OPERATOR_ONLY),
+        route("/messages/{message_id}/blobs/{ref}", blobs.blob, ["GET"], OPERATOR_ONLY),
         route("/breakers", breakers.listing, ["GET"], OPERATOR_ONLY),
         route("/breakers/{name}/suspend", breakers.suspend, ["POST"], OPERATOR_ONLY),
         route("/breakers/{name}/resume", breakers.resume, ["POST"], OPERATOR_ONLY),

@@ -37,6 +37,7 @@ CORE_COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.config_commands",
     "engine.cli.ops_commands",
     "engine.cli.explain",
+    "engine.cli.blobs",
 )
 """Modules whose `commands` list is added to `hisbridge`; add one line per module."""
 

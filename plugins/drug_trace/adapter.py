@@ -15,13 +15,13 @@ posts.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engine.adapters.base import Adapter, AdapterConfig, AdapterServices, Wire
+from engine.business_keys import KeysOut
 from engine.errors import InputError
 from engine.message import Delivery, Payload
 from plugins.drug_trace.codes import DEFAULT_PATTERN, PRODUCT_PREFIX_DIGITS, CodeRules, ProductMap
@@ -175,7 +175,7 @@ class DrugTraceAdapter(Adapter):
     def is_idempotent(self, request: Payload) -> bool:
         return str(request.json().get("infno")) in REPEATABLE_INFNOS
 
-    def extract_keys(self, request: Payload) -> Mapping[str, str]:
+    def extract_keys(self, request: Payload) -> KeysOut:
         return call_keys(request)
 
     # --- the call ------------------------------------------------------------------------------
@@ -211,8 +211,9 @@ def _his_call(request: Payload) -> dict[str, Any]:
     return call
 
 
-def call_keys(request: Payload) -> dict[str, str]:
-    """The business keys of a HIS call, as far as it can be read (also for a refused one)."""
+def call_keys(request: Payload) -> dict[str, str | list[str]]:
+    """The business keys of a HIS call, as far as it can be read (also for a refused one):
+    `trace_code` holds every code of the call, so any of them finds the message."""
     try:
         call = request.json()
     except ValueError:
@@ -221,13 +222,13 @@ def call_keys(request: Payload) -> dict[str, str]:
         return {}
     # the first key is the message's correlation key: the retail document when there is one
     record = call.get("record")
-    keys: dict[str, str] = {}
+    keys: dict[str, str | list[str]] = {}
     if isinstance(record, dict):
         keys.update({name: record[name] for name in ("rtal_docno", "setl_id", "rxno")
                      if isinstance(record.get(name), str)})
     codes = call.get("trace_codes")
-    if isinstance(codes, list) and codes and isinstance(codes[0], str):
-        keys["trace_code"] = codes[0]
+    if isinstance(codes, list):
+        keys["trace_code"] = [code for code in codes if isinstance(code, str) and code]
     if isinstance(call.get("kind"), str):
         keys["kind"] = call["kind"]
     return keys

@@ -19,6 +19,8 @@ from plugins.drug_trace.relation_adapter import DrugTraceRelationAdapter
 if TYPE_CHECKING:
     import click
 
+    from engine.demo.acts import DemoAct
+
 
 @hookimpl
 def hisbridge_register_adapters() -> list[type[Adapter]]:
@@ -43,3 +45,10 @@ def hisbridge_register_commands(cli: click.Group) -> None:
 
     cli.add_command(drug_trace_group)
     register(cli)
+
+
+@hookimpl
+def hisbridge_register_demo_acts() -> list[type[DemoAct]]:
+    from plugins.drug_trace.demo_act import DrugTraceAct  # lazily: only the demo needs it
+
+    return [DrugTraceAct]

@@ -14,6 +14,7 @@ import csv
 import json
 import sys
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -41,6 +42,11 @@ class Rejection:
     trace_code: str
     party: str
     reason: str
+
+
+def flat(keys: Mapping[str, str | Sequence[str]]) -> dict[str, str]:
+    """Each key as one text: several values (every trace code of a sale) comma-joined."""
+    return {name: value if isinstance(value, str) else ",".join(value) for name, value in keys.items()}
 
 
 def state_of(view: MessageView) -> str:
@@ -116,11 +122,11 @@ async def _read(
         views: list[tuple[MessageView, dict[str, str]]] = []
         for channel in channels:
             for view in await store.list_messages(channel=channel, since=since, limit=limit):
-                keys = dict(view.business_keys)
+                keys: Mapping[str, str | Sequence[str]] = view.business_keys
                 if not keys:
                     raw = await store.get_stage(view.id, StageName.RAW)
                     keys = call_keys(raw) if raw is not None else {}
-                views.append((view, keys))
+                views.append((view, flat(keys)))
         return views
     finally:
         await store.close()

@@ -99,12 +99,12 @@ async def test_a_duplicate_sale_is_flagged_before_upload_and_a_return_frees_the_
     build(adapter, sale(1, document="LS-C"))
 
 
-async def test_business_keys_name_the_code_and_the_documents(make_adapter: MakeAdapter) -> None:
+async def test_business_keys_name_every_code_and_the_documents(make_adapter: MakeAdapter) -> None:
     adapter = make_adapter()
     keys = adapter.extract_keys(Payload.from_json(sale(7, 8, setl_id="SETL-FAKE-1")))
     assert next(iter(keys)) == "rtal_docno"
-    assert keys == {"kind": "sale", "trace_code": code(AMOXICILLIN_PREFIX, 7), "rtal_docno": "LS202611220001",
-                    "setl_id": "SETL-FAKE-1"}
+    assert keys == {"kind": "sale", "trace_code": [code(AMOXICILLIN_PREFIX, 7), code(AMOXICILLIN_PREFIX, 8)],
+                    "rtal_docno": "LS202611220001", "setl_id": "SETL-FAKE-1"}
 
 
 async def test_an_upload_reaches_the_centre_with_its_codes(make_adapter: MakeAdapter, centre: SimulatorServer) -> None:

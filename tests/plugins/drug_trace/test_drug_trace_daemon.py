@@ -81,7 +81,7 @@ async def test_a_sale_is_accepted_then_uploaded_as_3505(
     assert accepted.status_code == 202
     view = await final_status(client, daemon, accepted.json()["message_id"])
     assert view["status"] == "sent"
-    assert view["business_keys"]["trace_code"] == code(AMOXICILLIN_PREFIX, 1)
+    assert view["business_keys"]["trace_code"] == [code(AMOXICILLIN_PREFIX, 1), code(AMOXICILLIN_PREFIX, 2)]
     assert uploaded_codes(centre) == [("3505", [code(AMOXICILLIN_PREFIX, 1), code(AMOXICILLIN_PREFIX, 2)])]
 
 
@@ -159,3 +159,21 @@ async def test_a_sale_whose_answer_was_lost_is_not_uploaded_twice(
     assert (view["status"], view["party"], view["deliveries"][0]["attempts"]) == ("dead", "network", 1)
     assert "outcome is unknown" in view["reason"]
     assert uploaded_codes(centre) == [("3505", [code(AMOXICILLIN_PREFIX, 6)])]
+
+
+async def test_every_code_of_a_sale_finds_it(
+    tmp_path: Path, centre: SimulatorServer, client: httpx.AsyncClient
+) -> None:
+    conf = write_conf(tmp_path, centre.url)
+    async with running_daemon(conf) as daemon:
+        sold = await post(client, daemon, sale(11, 12, 13, document="LS-KEYS"))
+        other = await post(client, daemon, sale(14, document="LS-OTHER"))
+        message_id = sold.json()["message_id"]
+        assert (await final_status(client, daemon, message_id))["status"] == "sent"
+        assert (await final_status(client, daemon, other.json()["message_id"]))["status"] == "sent"
+        for serial in (11, 12, 13):
+            assert await daemon.engine.store.find_by_key("trace_code", code(AMOXICILLIN_PREFIX, serial)) == [message_id]
+    listed = await asyncio.to_thread(CliRunner().invoke, main, [
+        "--conf", str(conf), "messages", "--key", f"trace_code={code(AMOXICILLIN_PREFIX, 13)}", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [json.loads(line)["id"] for line in listed.output.splitlines() if line.strip()] == [message_id]

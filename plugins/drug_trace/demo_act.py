@@ -1,0 +1,106 @@
+"""The demo's drug-trace act: a pharmacy sale with its trace codes, from the window to the centre.
+
+The pharmacy posts sales and returns to `drug_trace_pharmacy` (conf/channels) and gets 202
+at once; the outbox uploads them to the insurance centre (the yibao simulator) as 3505 and
+3506 with the `drugtracinfo` list. A malformed code and a code sold twice are refused at the
+window with a 422 naming the code, and nothing of theirs is sent. A case (large-package)
+code scanned at the window is expanded into its box codes through the 码上放心 relation
+query (its simulator) before upload. Every code of a sale finds the sale again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from engine.demo.acts import DemoAct, DemoStage
+from plugins.drug_trace.adapter import DrugTraceAdapter, DrugTraceConfig
+from plugins.yibao.simulator import CentreSimulator, SimulatorServer
+
+CHANNEL = "drug_trace_pharmacy"
+BOX_PREFIX = "8123457"  # 阿莫西林胶囊 (盒) in conf/drug_trace_codes.csv
+UPLOAD_SECONDS = 20.0
+
+
+def peer(stage: DemoStage, channel: str) -> tuple[str, int]:
+    config = stage.daemon.engine.channel(channel).destinations[0].adapter.config
+    url = httpx.URL(str(config.model_dump()["base_url"]))
+    return url.host, url.port or 80
+
+
+def codes(run: str, *serials: int) -> list[str]:
+    """Synthetic box codes, unique per run (the sale ledger outlives the demo)."""
+    return [f"{BOX_PREFIX}{run}{serial:03d}" for serial in serials]
+
+
+def sale(document: str, trace_codes: list[str], *, kind: str = "sale") -> dict[str, Any]:
+    return {"kind": kind, "trace_codes": trace_codes, "record": {
+        "fixmedins_hilist_id": "YP0001", "fixmedins_hilist_name": "阿莫西林胶囊", "fixmedins_bchno": "PC261101",
+        "rx_flag": "1", "trdn_flag": "0", "sel_retn_cnt": len(trace_codes),
+        "sel_retn_time": time.strftime("%Y-%m-%d %H:%M:%S"), "sel_retn_opter_name": "演示药师",
+        "rtal_docno": document, "mdtrt_setl_type": "2",
+    }}
+
+
+class DrugTraceAct(DemoAct):
+    name = "drug_trace"
+    title = "A pharmacy sale with trace codes: checked at the window, uploaded to the centre, found by any code"
+
+    async def run(self, stage: DemoStage) -> bool:
+        host, port = peer(stage, CHANNEL)
+        async with SimulatorServer(CentreSimulator(), host=host, port=port) as centre:
+            return await _story(stage, centre)
+
+
+def _uploads(centre: SimulatorServer, infno: str) -> list[list[str]]:
+    return [[row["drug_trac_codg"] for row in input_["selinfo"]["drugtracinfo"]]
+            for sent, input_ in centre.simulator.state.inventory if sent == infno]
+
+
+async def _refused(stage: DemoStage, call: dict[str, Any], what: str) -> bool:
+    answer = await stage.post(f"/api/v1/channels/{CHANNEL}", call)
+    error = answer.json().get("error", {}) if answer.status_code >= 400 else {}
+    stage.say(f"   {what}: HTTP {answer.status_code}, party {error.get('party')}, field {error.get('field')}")
+    stage.say(f"      {error.get('reason')}")
+    return answer.status_code == 422 and error.get("party") == "his" and bool(error.get("field"))
+
+
+async def _story(stage: DemoStage, centre: SimulatorServer) -> bool:
+    say = stage.say
+    run = time.strftime("%H%M%S") + f"{int(time.time() * 1000) % 10000:04d}"
+    adapter = stage.daemon.engine.channel(CHANNEL).destinations[0].adapter
+    assert isinstance(adapter, DrugTraceAdapter) and isinstance(adapter.config, DrugTraceConfig)
+    say(f"insurance centre simulator {centre.url}; mapping table {adapter.config.mapping_table}")
+
+    sold = codes(run, 1, 2)
+    say(f"\n1. Sale LS{run}: 2 boxes of 阿莫西林胶囊, codes {', '.join(sold)}")
+    accepted = await stage.post(f"/api/v1/channels/{CHANNEL}", sale(f"LS{run}", sold))
+    sale_id = accepted.json().get("message_id") if accepted.status_code == 202 else None
+    say(f"   HIS got HTTP {accepted.status_code} at once ({sale_id})")
+    uploaded = await stage.wait_for(lambda: sold in _uploads(centre, "3505"), UPLOAD_SECONDS)
+    say(f"   the centre received 3505 with drugtracinfo {_uploads(centre, '3505')[-1] if uploaded else 'NOTHING'}")
+
+    say("\n2. Bad input is refused at the window, nothing sent")
+    malformed = [*codes(run, 3), f"{BOX_PREFIX}{run}04"]
+    refused_malformed = await _refused(stage, sale(f"LS{run}B", malformed), f"a 19-digit code {malformed[1]}")
+    refused_duplicate = await _refused(stage, sale(f"LS{run}C", sold[:1]), f"{sold[0]} sold again")
+    nothing_sent = len(centre.simulator.state.inventory) == 1
+
+    say(f"\n3. Return TH{run}: the first box comes back")
+    returned = await stage.post(f"/api/v1/channels/{CHANNEL}", sale(f"TH{run}", sold[:1], kind="return"))
+    say(f"   HIS got HTTP {returned.status_code}")
+    back = await stage.wait_for(lambda: sold[:1] in _uploads(centre, "3506"), UPLOAD_SECONDS)
+    say(f"   the centre received 3506 with drugtracinfo {sold[:1] if back else 'NOTHING'}")
+
+    say("\n4. Any code finds its sale")
+    found = await stage.daemon.engine.store.find_by_key("trace_code", sold[-1])
+    say(f"   trace_code={sold[-1]} → {found}")
+    say(f"   hisbridge messages --channel {CHANNEL} --key trace_code={sold[-1]}")
+    say("   hisbridge drug-trace status --since 1h")
+    return (uploaded and refused_malformed and refused_duplicate and nothing_sent and back
+            and sale_id is not None and sale_id in found)
+
+
+__all__ = ["DrugTraceAct"]

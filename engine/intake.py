@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Mapping
 
+from engine.business_keys import Keys, merge, normalise
 from engine.channels import Channel, Destination
 from engine.errors import InputError
 from engine.formats.registry import FormatRegistry
@@ -26,7 +26,7 @@ class Routed:
     requests: dict[str, Payload]
     routed: list[Destination]
     skipped: list[Destination]
-    business_keys: dict[str, str]
+    business_keys: Keys
     store_and_forward: bool = False  # the source acknowledges on store: every delivery is queued
 
     @property
@@ -73,13 +73,8 @@ def route(channel: Channel, payload: Payload, formats: FormatRegistry) -> Routed
     return Routed(payload, requests, routed, skipped, business_keys(routed, payload))
 
 
-def business_keys(destinations: list[Destination], payload: Payload) -> dict[str, str]:
-    keys: dict[str, str] = {}
+def business_keys(destinations: list[Destination], payload: Payload) -> Keys:
+    keys: Keys = {}
     for destination in destinations:
-        extracted = destination.adapter.extract_keys(payload)
-        keys.update({name: str(value) for name, value in extracted.items() if value})
+        merge(keys, normalise(destination.adapter.extract_keys(payload)))
     return keys
-
-
-def correlation_key(keys: Mapping[str, str]) -> str | None:
-    return next(iter(keys.values()), None)

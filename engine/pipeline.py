@@ -16,12 +16,13 @@ import pluggy
 import structlog
 
 from engine.attribution.rules import FaultRule
+from engine.business_keys import KeysOut, first_value
 from engine.channels import Channel, Destination
 from engine.delivery import AttemptResult, DeliveryRun, attempt_with_retries, attribute, utcnow
 from engine.errors import DestinationUnavailable, InputError, OutcomeUnknownError, TransientError
 from engine.formats.registry import FormatRegistry
 from engine.ids import new_id
-from engine.intake import Routed, check_content, correlation_key, route, run_processors
+from engine.intake import Routed, check_content, route, run_processors
 from engine.message import Delivery, Payload, StageName, Status, StorageMode, Verdict
 from engine.metrics import EngineMetrics
 from engine.sources import Outcome, Receipt
@@ -138,7 +139,7 @@ class Pipeline:
             raw=payload if keeps_raw else None,
             content_type=payload.content_type,
             deliveries=deliveries,
-            correlation_key=correlation_key(routed.business_keys),
+            correlation_key=first_value(routed.business_keys),
             parent_id=parent_id,
             status=routed.initial_status(),
             business_keys=routed.business_keys,
@@ -172,7 +173,8 @@ class Pipeline:
         last = run.last
         status = _sync_status(last)
         writes = self._attempt_writes(
-            channel, UNKNOWN_DELIVERY, run, request, status=status, next_attempt_at=None, message_status=status,
+            channel, destination, UNKNOWN_DELIVERY, run, request, status=status, next_attempt_at=None,
+            message_status=status,
         )
         self.store.record_call(message, destination.name, writes)
         self._finished(channel, destination, message.id, status, last, started)
@@ -189,7 +191,7 @@ class Pipeline:
         status = _sync_status(last)
         # HIS gets the reply once the record is written; its commit follows with the next group
         await self._record_run(
-            channel, delivery_id, message_id, run, request,
+            channel, destination, delivery_id, message_id, run, request,
             status=status, next_attempt_at=None, message_status=status, wait=False,
         )
         self._finished(channel, destination, message_id, status, last, started)
@@ -225,7 +227,7 @@ class Pipeline:
             last.verdict = verdict_override
         message_status = await self._aggregate_status(claimed.message_id, claimed.delivery_id, status)
         await self._record_run(
-            channel, claimed.delivery_id, claimed.message_id, run, request,
+            channel, destination, claimed.delivery_id, claimed.message_id, run, request,
             status=status, next_attempt_at=next_at, message_status=message_status,
             include_request=claimed.transformed is None and claimed.attempts == 0,
             pending=Status.QUEUED,
@@ -286,19 +288,19 @@ class Pipeline:
     # --- shared -------------------------------------------------------------------------
 
     async def _record_run(
-        self, channel: Channel, delivery_id: int, message_id: str, run: DeliveryRun, request: Payload,
-        *, status: Status, next_attempt_at: datetime | None, message_status: Status | None,
+        self, channel: Channel, destination: Destination, delivery_id: int, message_id: str, run: DeliveryRun,
+        request: Payload, *, status: Status, next_attempt_at: datetime | None, message_status: Status | None,
         include_request: bool = True, pending: Status = Status.RECEIVED, wait: bool = True,
     ) -> None:
         writes = self._attempt_writes(
-            channel, delivery_id, run, request, status=status, next_attempt_at=next_attempt_at,
+            channel, destination, delivery_id, run, request, status=status, next_attempt_at=next_attempt_at,
             message_status=message_status, include_request=include_request, pending=pending,
         )
         await self.store.record_attempts(message_id, writes, wait=wait)
 
     def _attempt_writes(
-        self, channel: Channel, delivery_id: int, run: DeliveryRun, request: Payload, *,
-        status: Status, next_attempt_at: datetime | None, message_status: Status | None,
+        self, channel: Channel, destination: Destination, delivery_id: int, run: DeliveryRun, request: Payload,
+        *, status: Status, next_attempt_at: datetime | None, message_status: Status | None,
         include_request: bool = True, pending: Status = Status.RECEIVED,
     ) -> list[AttemptWrite]:
         mode = channel.config.storage
@@ -315,6 +317,7 @@ class Pipeline:
             writes.append(AttemptWrite(
                 _attempt_record(delivery_id, result), stages, update,
                 message_status if final else None, result.verdict if final else None,
+                _reply_keys(destination, result) if final else {},
             ))
         return writes
 
@@ -403,3 +406,13 @@ def _error_body(verdict: Verdict | None, exc: Exception | None, destination: str
     if field:
         body["field"] = field
     return body
+
+
+def _reply_keys(destination: Destination, result: AttemptResult) -> KeysOut:
+    if result.reply is None:
+        return {}
+    try:
+        return destination.adapter.extract_reply_keys(result.reply)
+    except Exception as exc:  # noqa: BLE001 - a key we cannot read must not lose a delivered reply
+        log.error("reply keys not extracted", destination=destination.name, error=repr(exc))
+        return {}

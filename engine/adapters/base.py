@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from engine.business_keys import KeysOut
 from engine.message import Delivery, Payload
 
 
@@ -133,8 +134,14 @@ class Adapter(ABC):
         """Map the remote system's raw answer to the reply HIS gets."""
         return response
 
-    def extract_keys(self, request: Payload) -> Mapping[str, str]:
-        """Business keys of this message (names from `business_keys`) for indexed lookup."""
+    def extract_keys(self, request: Payload) -> KeysOut:
+        """Business keys of this message (names from `business_keys`) for indexed lookup;
+        a name may map to a sequence of values (every trace code of a sale)."""
+        return {}
+
+    def extract_reply_keys(self, reply: Payload) -> KeysOut:
+        """Business keys only the remote system's answer knows (the `setl_id` a settlement
+        gets, the number of an issued invoice), indexed when the reply is recorded."""
         return {}
 
     async def check(self) -> None:  # noqa: B027 - optional: doing nothing is the default

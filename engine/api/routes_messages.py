@@ -168,7 +168,12 @@ class MessageEndpoints:
     def _masked(self, text: str | None) -> str | None:
         return None if text is None else redact(text, self.redact_fields)
 
-    def _masked_key(self, name: str, value: str) -> str:
+    def _masked_key(self, name: str, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            return [self._masked_one(name, one) for one in value]
+        return self._masked_one(name, value)
+
+    def _masked_one(self, name: str, value: str) -> str:
         return mask_value(value) if name.lower() in self._masked_keys else redact(value, self.redact_fields)
 
     def _masked_error(self, error: dict[str, Any]) -> dict[str, Any]:

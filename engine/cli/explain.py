@@ -327,7 +327,9 @@ def _summary(view: MessageView, explainer: _Explainer) -> list[str]:
         f"received {_local(view.received_at)}  content type {view.content_type}",
     ]
     if view.correlation_key or view.business_keys:
-        keys = ", ".join(f"{k}={v}" for k, v in sorted(view.business_keys.items()))
+        keys = ", ".join(
+            f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in sorted(view.business_keys.items())
+        )
         lines.append(
             explainer.meta(f"correlation key {view.correlation_key or '-'}  keys {keys or '-'}")
         )

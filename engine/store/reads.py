@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine.business_keys import view as keys_view
 from engine.message import Payload, Status
 from engine.store.database import from_db_time, to_db_time, utc_now
 from engine.store.records import DeliveryView, MessageView
@@ -74,11 +75,11 @@ def _views(connection: sa.Connection, rows: Sequence[Any], *, with_attempts: boo
     ids = [row.id for row in rows]
     if not ids:
         return []
-    keys: dict[str, dict[str, str]] = defaultdict(dict)
+    keys: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for key in connection.execute(
         sa.select(business_keys).where(business_keys.c.message_id.in_(ids))
     ):
-        keys[key.message_id][key.name] = key.value
+        keys[key.message_id].append((key.name, key.value))
     by_message: dict[str, list[DeliveryView]] = defaultdict(list)
     views_by_id: dict[int, DeliveryView] = {}
     for delivery in connection.execute(
@@ -106,7 +107,7 @@ def _views(connection: sa.Connection, rows: Sequence[Any], *, with_attempts: boo
             correlation_key=row.correlation_key, parent_id=row.parent_id,
             received_at=to_db_time(row.received_at), content_type=row.content_type,
             status=row.status, party=row.party, rule_id=row.rule_id, reason=row.reason,
-            business_keys=keys[row.id], deliveries=by_message[row.id],
+            business_keys=keys_view(keys[row.id]), deliveries=by_message[row.id],
         )
         for row in rows
     ]

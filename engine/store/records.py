@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engine.business_keys import KeysOut, KeysView
 from engine.message import Delivery, Payload, StageName, Status, Verdict
 
 
@@ -29,7 +30,7 @@ class NewMessage:
     parent_id: str | None = None
     status: Status = Status.RECEIVED
     verdict: Verdict | None = None
-    business_keys: dict[str, str] = field(default_factory=dict)
+    business_keys: KeysOut = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class AttemptWrite:
     update: DeliveryUpdate
     message_status: Status | None = None
     message_verdict: Verdict | None = None
+    keys: KeysOut = field(default_factory=dict)
+    """Business keys the reply revealed (`Adapter.extract_reply_keys`), on the last attempt."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,6 @@ class MessageView:
     party: str | None
     rule_id: str | None
     reason: str | None
-    business_keys: dict[str, str]
+    business_keys: KeysView
     deliveries: list[DeliveryView]
     stages: list[dict[str, Any]] = field(default_factory=list)

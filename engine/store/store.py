@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 import structlog
 
+from engine.business_keys import KeysOut, merge, normalise
 from engine.errors import StoreError
 from engine.message import Payload, Status, Verdict
 from engine.store import blobs, reads, writes
@@ -107,7 +108,7 @@ class MessageStore:
         *,
         message_status: Status | None = None,
         message_verdict: Verdict | None = None,
-        business_keys: dict[str, str] | None = None,
+        business_keys: KeysOut | None = None,
         message_id: str,
         wait: bool = True,
     ) -> None:
@@ -287,12 +288,13 @@ def _nothing(connection: sa.Connection) -> None:
 
 
 def _record_attempt(
-    message_id: str, write: AttemptWrite, business_keys: dict[str, str] | None = None
+    message_id: str, write: AttemptWrite, business_keys: KeysOut | None = None
 ) -> writes.RecordAttempt:
     return writes.RecordAttempt(
         message_id=message_id, attempt=write.attempt, stage_records=write.stages,
         update=write.update, message_status=write.message_status,
-        message_verdict=write.message_verdict, keys=dict(business_keys or {}),
+        message_verdict=write.message_verdict,
+        keys=merge(normalise(write.keys), normalise(business_keys or {})),
     )
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.business_keys import KeysOut
+from engine.business_keys import rows as key_rows
 from engine.message import UNFINISHED, Delivery, Payload, StageName, Status, Verdict
 from engine.store.database import to_db_time, utc_now
 from engine.store.records import (
@@ -82,8 +84,7 @@ class CreateMessage:
             for create in creates if create.message.raw is not None
         ])
         insert_business_key_rows(connection, [
-            {"message_id": create.message.id, "name": name, "value": value}
-            for create in creates for name, value in create.message.business_keys.items()
+            row for create in creates for row in key_rows(create.message.id, create.message.business_keys)
         ])
         slots = [(n, new) for n, create in enumerate(creates) for new in create.message.deliveries]
         rows = [creates[n]._delivery_row(new, now) for n, new in slots]
@@ -145,12 +146,6 @@ def insert_stage_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> 
         connection.execute(INSERT_STAGE, rows)
 
 
-def insert_business_keys(connection: sa.Connection, message_id: str, keys: dict[str, str]) -> None:
-    insert_business_key_rows(connection, [
-        {"message_id": message_id, "name": name, "value": value} for name, value in keys.items()
-    ])
-
-
 def insert_business_key_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
         connection.execute(_insert_keys(connection.dialect.name), rows)
@@ -179,7 +174,7 @@ class RecordAttempt:
     def __init__(
         self, *, message_id: str, attempt: AttemptRecord, stage_records: list[StageRecord],
         update: DeliveryUpdate, message_status: Status | None, message_verdict: Verdict | None,
-        keys: dict[str, str],
+        keys: KeysOut,
     ) -> None:
         self.message_id = message_id
         self.attempt = attempt
@@ -207,8 +202,7 @@ class RecordAttempt:
             for record in records if record.message_status is not None
         ], "message")
         insert_business_key_rows(connection, [
-            {"message_id": record.message_id, "name": name, "value": value}
-            for record in records for name, value in record.keys.items()
+            row for record in records for row in key_rows(record.message_id, record.keys)
         ])
         return [None] * len(records)
 

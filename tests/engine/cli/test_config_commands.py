@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from engine import hookimpl
-from engine.catalogue import hisbridge_version
+from engine.catalogue import Catalogue, hisbridge_version
 from engine.cli import CliContext, main
+from engine.demo.runner import demo_environment
 from engine.errors import StoreError
 from engine.plugin_manager import create_plugin_manager
 
@@ -35,14 +36,16 @@ def broken_conf(tmp_path: Path) -> Path:
     return conf
 
 
-def test_check_config_summarises_a_valid_conf(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HISBRIDGE_HIS_TOKEN", "his-secret")
-    monkeypatch.setenv("HISBRIDGE_OPERATOR_TOKEN", "operator-secret")
+def test_check_config_summarises_the_example_conf(monkeypatch: pytest.MonkeyPatch) -> None:
+    acts = Catalogue.build(create_plugin_manager()).demo_acts.values()
+    for name, value in demo_environment(list(acts)).items():
+        monkeypatch.setenv(name, value)
 
     result = run("--conf", str(REPO_CONF), "check-config")
 
     assert result.exit_code == 0, result.output
-    assert "configuration is valid, 2 channel(s)" in result.stdout
+    channels = len(list((REPO_CONF / "channels").glob("*.yaml")))
+    assert f"configuration is valid, {channels} channel(s)" in result.stdout
     assert "demo_settle_centre (http_json, sync)" in result.stdout
     assert "demo_upload_platform (http_json, async)" in result.stdout
     assert "warning" not in result.stderr

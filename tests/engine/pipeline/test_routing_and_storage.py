@@ -30,7 +30,7 @@ def destination(name: str, peer: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def start_engine(tmp_path: Path, channels: dict[str, dict[str, Any]]) -> Engine:
+async def start_engine(tmp_path: Path, channels: dict[str, dict[str, Any]], plugins: tuple[object, ...] = ()) -> Engine:
     conf = tmp_path / "conf"
     (conf / "channels").mkdir(parents=True)
     (conf / "hisbridge.yaml").write_text(yaml.safe_dump({
@@ -38,7 +38,7 @@ async def start_engine(tmp_path: Path, channels: dict[str, dict[str, Any]]) -> E
     }))
     for name, body in channels.items():
         (conf / "channels" / f"{name}.yaml").write_text(yaml.safe_dump(body))
-    pm = create_plugin_manager()
+    pm = create_plugin_manager(extra_plugins=list(plugins))
     catalogue = Catalogue.build(pm)
     return await Engine.start(load_config(conf, catalogue=catalogue), pm=pm, catalogue=catalogue,
                               base_dir=base_dir(conf))

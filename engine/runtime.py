@@ -25,6 +25,7 @@ from engine.metrics import EngineMetrics
 from engine.outbox import OutboxWorker
 from engine.pipeline import Pipeline
 from engine.resilience.breaker import BreakerBoard
+from engine.resilience.shared_state import redis_url
 from engine.sources import Outcome, Receipt, Source, SourceBinding
 from engine.store.store import MessageStore
 from engine.transports.http import HttpClients
@@ -82,6 +83,9 @@ class Engine:
 
     async def _start(self, extra_rules: list[FaultRule], *, run_outbox: bool, run_sources: bool) -> None:
         self.breakers.apply_suspensions(await self.store.suspensions())
+        shared = self.config.breakers.shared_state
+        if shared is not None:
+            await self.breakers.share(shared, redis_url(shared, self.base_dir))
         self.channels = build_channels(self.config.channels, self.catalogue, self.http, self.breakers, self.base_dir)
         self.pipeline = Pipeline(
             channels=self.channels, store=self.store, formats=self.formats,
@@ -116,6 +120,7 @@ class Engine:
                 await destination.adapter.aclose()
         self.channels = {}
         await self.http.aclose()
+        await self.breakers.aclose()
         await self.store.close()
 
     # --- messages -----------------------------------------------------------------------

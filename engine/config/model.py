@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.message import Delivery, StorageMode
 
@@ -137,9 +138,57 @@ class LoggingSettings(Strict):
     redact_fields: list[str] = Field(default_factory=lambda: ["name", "psn_name", "patient_name", "phone", "tel"])
 
 
+class SharedBreakerState(Strict):
+    """Breaker state shared by every engine node through Redis: one node's failures open
+    the breaker for all, one probe runs across the cluster, a close is seen by all. When
+    Redis cannot be reached each node falls back to its own breakers until it is back."""
+
+    url: SecretRef | str = Field(
+        description="`redis://` or `rediss://` URL; one that holds a password must be a secret",
+        examples=["redis://127.0.0.1:6379/0", {"$env": "HISBRIDGE_REDIS_URL"}],
+    )
+    key_prefix: str = Field(
+        "hisbridge:breakers", min_length=1,
+        description="Redis keys and the change channel start with this; nodes sharing state use the same",
+    )
+    probe_lease_seconds: float = Field(
+        30.0, gt=0, description="a probe not reported back in this time (its node died) frees the slot"
+    )
+    resync_seconds: float = Field(
+        2.0, gt=0, description="re-read every breaker's shared state this often (changes also arrive at once)"
+    )
+    timeout_seconds: float = Field(
+        0.5, gt=0, description="a Redis command slower than this counts as Redis being down"
+    )
+    reconnect_seconds: float = Field(2.0, gt=0, description="while Redis is down, try it again this often")
+
+    @field_validator("url")
+    @classmethod
+    def _plain_url_without_password(cls, url: SecretRef | str) -> SecretRef | str:
+        if isinstance(url, str):
+            parts = urlsplit(url)
+            if parts.scheme not in ("redis", "rediss", "unix"):
+                raise ValueError("must be a redis://, rediss:// or unix:// URL")
+            if parts.password:
+                raise ValueError("holds a password: give the URL as {$env: NAME} or {$file: PATH}")
+        return url
+
+
+class BreakersSettings(Strict):
+    shared_state: SharedBreakerState | None = Field(
+        None, description="share breaker state between engine nodes through Redis; a URL alone is enough"
+    )
+
+    @field_validator("shared_state", mode="before")
+    @classmethod
+    def _url_alone(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value
+
+
 class EngineConfig(Strict):
     store: StoreSettings = StoreSettings()
     api: ApiSettings = ApiSettings()
     outbox: OutboxWorkerSettings = OutboxWorkerSettings()
     logging: LoggingSettings = LoggingSettings()
+    breakers: BreakersSettings = BreakersSettings()
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)

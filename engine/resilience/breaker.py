@@ -20,11 +20,18 @@ Only `TransientError` (including `OutcomeUnknownError`) and calls slower than
 `slow_call_seconds` are failures. A `PermanentError` means the destination answered, so
 it counts as a success. Anything else (bad input, engine bugs, cancellation) is neutral:
 not counted, and a neutral probe just frees the probe slot.
+
+With `breakers.shared_state` the board shares every breaker through Redis
+(engine.resilience.shared_state): outcomes and probes are decided there, and the local
+pybreaker follows the shared state, so the admission check stays a local read. A
+transition is announced (logged, reported to `on_transition`) only by the node that made
+it; the others follow quietly. While Redis is away the local state machine decides alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -34,8 +41,14 @@ from typing import Any, Literal, TypeVar
 import pybreaker
 import structlog
 
-from engine.config.model import BreakerSettings
+from engine.config.model import BreakerSettings, SharedBreakerState
 from engine.errors import DestinationUnavailable, PermanentError, TransientError
+from engine.resilience.shared_state import (
+    AdmissionKey,
+    SharedBreakerStates,
+    SharedStateUnavailable,
+    SharedView,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +61,7 @@ _STATE_NAMES: dict[str, BreakerState] = {
     pybreaker.STATE_OPEN: "open",
     pybreaker.STATE_HALF_OPEN: "half_open",
 }
+_PYBREAKER_STATES = {name: state for state, name in _STATE_NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,15 @@ class Suspension:
     reason: str
     suspended_by: str
     since: datetime
+
+
+@dataclass(frozen=True)
+class _Admission:
+    """What a call was let through under: its outcome counts only while that still holds."""
+
+    probe: bool
+    generation: int
+    shared: AdmissionKey | None
 
 
 class _CountedFailure(TransientError):
@@ -108,6 +131,10 @@ class DestinationBreaker:
         self._reason = ""
         self._last_failure = ""
         self._suspension: Suspension | None = None
+        self._shared: SharedBreakerStates | None = None
+        self._view: SharedView | None = None
+        self._remote_probe_until = 0.0
+        self._announce = True
 
     # -- reading -----------------------------------------------------------------------
 
@@ -126,7 +153,9 @@ class DestinationBreaker:
         if state == pybreaker.STATE_CLOSED:
             return True
         if state == pybreaker.STATE_HALF_OPEN:
-            return not self._probing
+            return not self._probing and (
+                self._sharing() is None or self._clock() >= self._remote_probe_until
+            )
         return self._reset_elapsed()
 
     def check(self) -> None:
@@ -141,7 +170,9 @@ class DestinationBreaker:
             state=self.state,
             since=suspension.since if suspension else self._since,
             reason=suspension.reason if suspension else self._reason,
-            failures=self._breaker.fail_counter,
+            failures=self._view.failures
+            if self._view is not None and self._sharing() is not None
+            else self._breaker.fail_counter,
             suspended_by=suspension.suspended_by if suspension else None,
         )
 
@@ -149,27 +180,87 @@ class DestinationBreaker:
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Await `fn()` if the breaker lets it through and count its outcome."""
-        is_probe = self._admit()
-        generation = self._generation
+        admission = await self._admission()
         started = self._clock()
         try:
             result = await fn()
         except TransientError as exc:
-            self._record(generation, failure=describe_failure(exc))
+            await self._report(admission, failure=describe_failure(exc))
             raise
         except PermanentError:
-            self._record(generation, failure=None)
+            await self._report(admission, failure=None)
+            raise
+        except BaseException:
+            if admission.probe and admission.shared is not None:
+                self._release_shared_probe()
             raise
         finally:
-            if is_probe:
+            if admission.probe:
                 self._probing = False
         elapsed = self._clock() - started
         slow_limit = self.settings.slow_call_seconds
         if slow_limit is not None and elapsed > slow_limit:
-            self._record(generation, failure=f"slow call: {elapsed:.3f}s > {slow_limit}s")
+            await self._report(admission, failure=f"slow call: {elapsed:.3f}s > {slow_limit}s")
         else:
-            self._record(generation, failure=None)
+            await self._report(admission, failure=None)
         return result
+
+    async def _admission(self) -> _Admission:
+        shared = self._sharing()
+        if shared is None or self._view is None:
+            return _Admission(self._admit(), self._generation, None)
+        if self._suspension is None and self._breaker.current_state == pybreaker.STATE_CLOSED:
+            return _Admission(False, self._generation, self._view.key)
+        if not self.available:
+            raise self._unavailable()
+        self._probing = True  # one caller per node asks the cluster for the probe
+        try:
+            view = await shared.probe(self.name, self.settings.reset_timeout)
+        except SharedStateUnavailable:
+            self._probing = False
+            return _Admission(self._admit(), self._generation, None)
+        except BaseException:
+            self._probing = False
+            self._release_shared_probe()  # in case the lease was taken before the cancel
+            raise
+        self.follow(view)
+        if view.verdict == "probe":
+            return _Admission(True, self._generation, view.key)
+        self._probing = False
+        if view.verdict == "closed":
+            return _Admission(False, self._generation, view.key)
+        raise self._unavailable()
+
+    async def _report(self, admission: _Admission, *, failure: str | None) -> None:
+        """Count an outcome in the shared state when the call was admitted under it, else
+        (or when Redis fails now) in the local state machine."""
+        shared = self._sharing()
+        if shared is not None and admission.shared is not None:
+            view = self._view
+            if failure is None and not admission.probe and (view is None or view.failures == 0):
+                return  # nothing to reset: a success costs no round trip
+            try:
+                if failure is not None:
+                    reply = await shared.failure(
+                        self.name, admission.shared, self.settings.fail_max, failure
+                    )
+                else:
+                    reply = await shared.success(self.name, admission.shared)
+            except SharedStateUnavailable:
+                pass
+            else:
+                self.follow(reply)
+                return
+        self._record(admission.generation, failure=failure)
+
+    def _release_shared_probe(self) -> None:
+        shared = self._sharing()
+        if shared is not None:
+            shared.spawn(self._release_quietly(shared))
+
+    async def _release_quietly(self, shared: SharedBreakerStates) -> None:
+        with contextlib.suppress(SharedStateUnavailable):
+            self.follow(await shared.release(self.name))
 
     def _admit(self) -> bool:
         """Let the caller through (returning whether it is the probe) or refuse it."""
@@ -228,6 +319,55 @@ class DestinationBreaker:
         self._suspension = None
         self._notify("suspended", self.state, f"resumed (was suspended by {by})")
 
+    # -- shared state ----------------------------------------------------------------------
+
+    def share(self, shared: SharedBreakerStates) -> None:
+        """Follow (and decide through) the shared state from now on."""
+        self._shared = shared
+
+    def _sharing(self) -> SharedBreakerStates | None:
+        shared = self._shared
+        return shared if shared is not None and shared.healthy else None
+
+    def follow(self, view: SharedView) -> None:
+        """Adopt the shared state: from a script's answer, a published change or a re-read.
+
+        The node named in the view made the transition and announces it; the others move
+        their pybreaker quietly. Timing and reasons come from the shared state, so every
+        node tells HIS the same "since" and counts the reset timeout from the same moment.
+        """
+        if not view.replaces(self._view):
+            return
+        shared = self._shared
+        made_here = shared is not None and view.node == shared.node and view.advances(self._view)
+        self._view = view
+        held_elsewhere = view.probe_node and (shared is None or view.probe_node != shared.node)
+        self._remote_probe_until = self._clock() + view.probe_ttl_ms / 1000 if held_elsewhere else 0.0
+        target = _PYBREAKER_STATES[view.state]
+        if target != self._breaker.current_state:
+            self._last_failure = view.reason
+            self._announce = made_here
+            try:
+                {
+                    pybreaker.STATE_OPEN: self._breaker.open,
+                    pybreaker.STATE_HALF_OPEN: self._breaker.half_open,
+                    pybreaker.STATE_CLOSED: self._breaker.close,
+                }[target]()
+            finally:
+                self._announce = True
+        if view.state == "open":
+            self._opened_at = self._clock() - max(0, view.now_ms - view.opened_ms) / 1000
+        if view.since_ms:
+            self._since = datetime.fromtimestamp(view.since_ms / 1000, UTC)
+        if view.state != "half_open" and view.reason:
+            self._reason = view.reason
+
+    def opened_locally(self) -> str | None:
+        """Why this breaker is open on its own state machine, or None (see SharedFollower)."""
+        if self._breaker.current_state == pybreaker.STATE_OPEN:
+            return self._reason or "opened while the shared state was unreachable"
+        return None
+
     # -- pybreaker's transitions ---------------------------------------------------------
 
     def _entered(self, old: str | None, new: str) -> None:
@@ -241,8 +381,11 @@ class DestinationBreaker:
             reason = "reset timeout elapsed; one probe call let through"
         else:
             self._reason = reason = "probe call succeeded"
-        if self._suspension is None:
-            self._notify(_STATE_NAMES[old] if old else "closed", _STATE_NAMES[new], reason)
+        old_name = _STATE_NAMES[old] if old else "closed"
+        if not self._announce:
+            log.debug("breaker followed the cluster", breaker=self.name, old=old_name, new=_STATE_NAMES[new])
+        elif self._suspension is None:
+            self._notify(old_name, _STATE_NAMES[new], reason)
 
     def _notify(self, old: str, new: str, reason: str) -> None:
         log.info("breaker transition", breaker=self.name, old=old, new=new, reason=reason)
@@ -267,7 +410,8 @@ class _StateListener(pybreaker.CircuitBreakerListener):
 
 
 class BreakerBoard:
-    """Every destination's breaker, keyed by breaker name; state is in memory only.
+    """Every destination's breaker, keyed by breaker name; state is in memory, shared with
+    the other engine nodes through Redis once `share()` was awaited.
 
     Transitions (including suspend/resume) are reported to `on_transition` as a scheduled
     task, so persisting them never delays a call.
@@ -282,10 +426,30 @@ class BreakerBoard:
     ) -> None:
         self._callback = on_transition
         self._pending: set[asyncio.Task[None]] = set()
+        self._shared: SharedBreakerStates | None = None
         self._breakers = {
             name: DestinationBreaker(name, value, on_transition=self._schedule, clock=clock)
             for name, value in settings.items()
         }
+
+    async def share(self, settings: SharedBreakerState, url: str) -> None:
+        """Share every breaker's state through the Redis at `url` (see shared_state). Returns
+        once connected, or at once with the breakers local when Redis is down (retried)."""
+        shared = SharedBreakerStates(settings, url)
+        self._shared = shared
+        for breaker in self._breakers.values():
+            breaker.share(shared)
+        await shared.start(self._breakers.values())
+
+    @property
+    def shared(self) -> SharedBreakerStates | None:
+        return self._shared
+
+    async def aclose(self) -> None:
+        """Stop sharing (if shared) and wait for reported transitions."""
+        if self._shared is not None:
+            await self._shared.aclose()
+        await self.flush()
 
     def get(self, name: str) -> DestinationBreaker:
         try:

@@ -144,7 +144,10 @@ class SharedBreakerState(Strict):
     Redis cannot be reached each node falls back to its own breakers until it is back."""
 
     url: SecretRef | str = Field(
-        description="`redis://` or `rediss://` URL; one that holds a password must be a secret",
+        description=(
+            "`redis://`, `rediss://` or `unix://` URL, plain or as a secret;"
+            " one holding a password must be a secret"
+        ),
         examples=["redis://127.0.0.1:6379/0", {"$env": "HISBRIDGE_REDIS_URL"}],
     )
     key_prefix: str = Field(

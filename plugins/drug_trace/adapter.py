@@ -25,8 +25,9 @@ from engine.business_keys import KeysOut
 from engine.errors import InputError
 from engine.message import Delivery, Payload
 from plugins.drug_trace.codes import DEFAULT_PATTERN, PRODUCT_PREFIX_DIGITS, CodeRules, ProductMap
+from plugins.drug_trace.expansion import EXPAND_FIELD, CaseExpander, plan
 from plugins.drug_trace.ledger import SaleLedger
-from plugins.drug_trace.settings import BaseDirConfig
+from plugins.drug_trace.settings import BaseDirConfig, TopAccess
 from plugins.yibao.api import (
     CentreClient,
     Deployment,
@@ -87,6 +88,10 @@ class DrugTraceConfig(BaseDirConfig):
     timeout: float = Field(30.0, gt=0, description="seconds to wait for the centre's answer")
     msgid_node: int = Field(0, ge=0, description="this engine node's number (msgids unique across nodes)")
     msgid_nodes: int = Field(1, ge=1, le=9000, description="how many engine nodes share this fixmedins_code")
+    relation: TopAccess | None = Field(
+        None, description="the 码上放心 relation query: when given, codes whose prefix the mapping table marks "
+        "`large` (cases, cartons) are expanded into their box codes before upload",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DrugTraceConfig:
@@ -133,6 +138,9 @@ class DrugTraceAdapter(Adapter):
             msgids=MsgIdGenerator(config.fixmedins_code, node=config.msgid_node, nodes=config.msgid_nodes),
         )
         self.sessions = SignInSessions(self.centre, mac="00-00-00-00-00-00", ip="127.0.0.1")
+        self.expander = None if config.relation is None else CaseExpander(
+            config.relation.relations(services, config.base_dir), self.ledger, self.rules.pattern
+        )
 
     # --- request -----------------------------------------------------------------------------
 
@@ -149,13 +157,18 @@ class DrugTraceAdapter(Adapter):
         record["drugtracinfo"] = [{"drug_trac_codg": code} for code in codes]
         input_ = {kind.node: record}
         validate_input(kind.infno, input_)
+        document = ""
         if kind.ledger is not None:
-            document = record.get(DOCUMENT_FIELD)
-            if not isinstance(document, str) or not document:
+            given_document = record.get(DOCUMENT_FIELD)
+            if not isinstance(given_document, str) or not given_document:
                 raise InputError("the retail document number is needed to track its codes", field="record.rtal_docno")
+            document = f"{call['kind']}:{given_document}"
             record_in_ledger = self.ledger.sell if kind.ledger == "sell" else self.ledger.take_back
-            record_in_ledger(codes, f"{call['kind']}:{document}", field="trace_codes")
+            record_in_ledger(codes, document, field="trace_codes")
         upload: dict[str, Any] = {"infno": kind.infno, "input": input_, "operator": self._operator(call)}
+        large = [code for code in codes if self.rules.products.is_large(code)]
+        if large and self.expander is not None:
+            upload[EXPAND_FIELD] = plan(codes, large, ledger=kind.ledger, document=document)
         insuplc = call.get("insuplc_admdvs")
         if insuplc not in (None, ""):
             if not (isinstance(insuplc, str) and re.fullmatch(r"\d{6}", insuplc)):
@@ -180,8 +193,21 @@ class DrugTraceAdapter(Adapter):
 
     # --- the call ------------------------------------------------------------------------------
 
+    def extract_reply_keys(self, reply: Payload) -> KeysOut:
+        """The box codes a case was expanded into, known only once uploaded."""
+        try:
+            boxes = reply.json().get("expanded")
+        except (ValueError, AttributeError):
+            return {}
+        if not isinstance(boxes, dict):
+            return {}
+        return {"trace_code": [code for codes in boxes.values() if isinstance(codes, list) for code in codes]}
+
     async def send(self, request: Payload, wire: Wire) -> Payload:
         upload = request.json()
+        expanded = None
+        if upload.get(EXPAND_FIELD) and self.expander is not None:
+            expanded = await self.expander.expand(upload, wire)
         operator = Operator(**upload["operator"])
         sign_no = await self.sessions.sign_no(operator, wire)
         envelope = self.centre.envelope(
@@ -191,7 +217,10 @@ class DrugTraceAdapter(Adapter):
         wire.step(step="upload", infno=upload["infno"], msgid=envelope["msgid"])
         reply = await self.centre.post(envelope, wire)
         log.info("trace codes uploaded", infno=upload["infno"], msgid=envelope["msgid"])
-        return Payload.from_json({"infno": reply.infno, "msgid": reply.msgid, "output": reply.output})
+        answer: dict[str, Any] = {"infno": reply.infno, "msgid": reply.msgid, "output": reply.output}
+        if expanded is not None:
+            answer.update(trace_codes=expanded.codes, expanded=expanded.boxes)
+        return Payload.from_json(answer)
 
     async def aclose(self) -> None:
         self.ledger.close()

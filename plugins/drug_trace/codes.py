@@ -3,7 +3,9 @@ insurance catalogue code through the hospital's four-code table (a CSV in conf/)
 
 A 码上放心 code is 20 digits starting with 8: a 7-digit product identifier (药品标识码,
 one per packaging level) and a 13-digit serial part. Other formats are configured by
-pattern; the prefix length stays the mapping key.
+pattern; the prefix length stays the mapping key. An optional `package` column marks a
+prefix `large` (a case or carton: its codes are expanded into box codes before upload when
+the relation query is configured) or `small` (the default).
 """
 
 from __future__ import annotations
@@ -19,27 +21,36 @@ DEFAULT_PATTERN = r"^8\d{19}$"
 PRODUCT_PREFIX_DIGITS = 7
 PREFIX_COLUMN = "trace_prefix"
 CATALOGUE_COLUMN = "med_list_codg"
+PACKAGE_COLUMN = "package"
+PACKAGES = ("small", "large")
 
 
 @dataclass(frozen=True)
 class ProductMap:
-    """Trace-code product prefix → 医保目录编码 (med_list_codg)."""
+    """Trace-code product prefix → 医保目录编码 (med_list_codg), and which prefixes are large packages."""
 
     codes: dict[str, str]
     prefix_digits: int = PRODUCT_PREFIX_DIGITS
+    large: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, path: Path, *, prefix_digits: int = PRODUCT_PREFIX_DIGITS) -> ProductMap:
-        """Read a CSV with the columns `trace_prefix` and `med_list_codg` (others are ignored)."""
+        """Read a CSV with the columns `trace_prefix`, `med_list_codg` and optionally `package`
+        (others are ignored)."""
         try:
             with path.open(encoding="utf-8-sig", newline="") as handle:
                 rows = list(csv.DictReader(handle))
         except OSError as exc:
             raise ConfigError([f"trace-code mapping table {path}: {exc}"]) from exc
         codes: dict[str, str] = {}
+        large: set[str] = set()
         for number, row in enumerate(rows, start=2):
             prefix = (row.get(PREFIX_COLUMN) or "").strip()
             catalogue_code = (row.get(CATALOGUE_COLUMN) or "").strip()
+            package = (row.get(PACKAGE_COLUMN) or "").strip() or "small"
+            if package not in PACKAGES:
+                raise ConfigError([f"trace-code mapping table {path} line {number}: {PACKAGE_COLUMN} must be "
+                                   f"{' or '.join(PACKAGES)}, not {package!r}"])
             if len(prefix) != prefix_digits or not catalogue_code:
                 raise ConfigError([
                     f"trace-code mapping table {path} line {number}: needs a {prefix_digits}-character "
@@ -48,10 +59,16 @@ class ProductMap:
             if codes.get(prefix, catalogue_code) != catalogue_code:
                 raise ConfigError([f"trace-code mapping table {path} line {number}: prefix {prefix} mapped twice"])
             codes[prefix] = catalogue_code
-        return cls(codes, prefix_digits)
+            if package == "large":
+                large.add(prefix)
+        return cls(codes, prefix_digits, frozenset(large))
 
     def catalogue_code(self, trace_code: str) -> str | None:
         return self.codes.get(trace_code[: self.prefix_digits])
+
+    def is_large(self, trace_code: str) -> bool:
+        """Whether the code's prefix is marked a large package (case, carton) in the table."""
+        return trace_code[: self.prefix_digits] in self.large
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ query (its simulator) before upload. Every code of a sale finds the sale again.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from typing import Any
 
@@ -17,22 +19,25 @@ import httpx
 
 from engine.demo.acts import DemoAct, DemoStage
 from plugins.drug_trace.adapter import DrugTraceAdapter, DrugTraceConfig
+from plugins.drug_trace.simulator import RelationServer, RelationSimulator
 from plugins.yibao.simulator import CentreSimulator, SimulatorServer
 
 CHANNEL = "drug_trace_pharmacy"
+RELATION_CHANNEL = "drug_trace_relation"
+SECRET_ENV = "HISBRIDGE_ALIHEALTH_APP_SECRET"
 BOX_PREFIX = "8123457"  # 阿莫西林胶囊 (盒) in conf/drug_trace_codes.csv
+CASE_PREFIX = "8123456"  # 阿莫西林胶囊 (箱), marked `large` there
 UPLOAD_SECONDS = 20.0
 
 
-def peer(stage: DemoStage, channel: str) -> tuple[str, int]:
-    config = stage.daemon.engine.channel(channel).destinations[0].adapter.config
-    url = httpx.URL(str(config.model_dump()["base_url"]))
-    return url.host, url.port or 80
+def address(url: str) -> tuple[str, int]:
+    parsed = httpx.URL(url)
+    return parsed.host, parsed.port or 80
 
 
-def codes(run: str, *serials: int) -> list[str]:
-    """Synthetic box codes, unique per run (the sale ledger outlives the demo)."""
-    return [f"{BOX_PREFIX}{run}{serial:03d}" for serial in serials]
+def codes(run: str, *serials: int, prefix: str = BOX_PREFIX) -> list[str]:
+    """Synthetic codes, unique per run (the sale ledger outlives the demo)."""
+    return [f"{prefix}{run}{serial:03d}" for serial in serials]
 
 
 def sale(document: str, trace_codes: list[str], *, kind: str = "sale") -> dict[str, Any]:
@@ -47,11 +52,17 @@ def sale(document: str, trace_codes: list[str], *, kind: str = "sale") -> dict[s
 class DrugTraceAct(DemoAct):
     name = "drug_trace"
     title = "A pharmacy sale with trace codes: checked at the window, uploaded to the centre, found by any code"
+    environment = {SECRET_ENV: "demo-alihealth-app-secret"}
 
     async def run(self, stage: DemoStage) -> bool:
-        host, port = peer(stage, CHANNEL)
-        async with SimulatorServer(CentreSimulator(), host=host, port=port) as centre:
-            return await _story(stage, centre)
+        config = stage.daemon.engine.channel(CHANNEL).destinations[0].adapter.config
+        assert isinstance(config, DrugTraceConfig) and config.relation is not None
+        host, port = address(config.base_url)
+        gateway_host, gateway_port = address(config.relation.gateway_url)
+        relations = RelationSimulator(app_key=config.relation.app_key, secret=os.environ[SECRET_ENV])
+        async with SimulatorServer(CentreSimulator(), host=host, port=port) as centre, \
+                RelationServer(relations, host=gateway_host, port=gateway_port) as gateway:
+            return await _story(stage, centre, gateway)
 
 
 def _uploads(centre: SimulatorServer, infno: str) -> list[list[str]]:
@@ -67,12 +78,24 @@ async def _refused(stage: DemoStage, call: dict[str, Any], what: str) -> bool:
     return answer.status_code == 422 and error.get("party") == "his" and bool(error.get("field"))
 
 
-async def _story(stage: DemoStage, centre: SimulatorServer) -> bool:
+async def _found_by(stage: DemoStage, code: str, message_id: str | None) -> list[str]:
+    """The messages carrying `code`; waits a little for `message_id` among them, since a box
+    code is indexed when the upload's reply is recorded, just after the centre has it."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = await stage.daemon.engine.store.find_by_key("trace_code", code)
+        if message_id in found or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.1)
+
+
+async def _story(stage: DemoStage, centre: SimulatorServer, gateway: RelationServer) -> bool:
     say = stage.say
     run = time.strftime("%H%M%S") + f"{int(time.time() * 1000) % 10000:04d}"
     adapter = stage.daemon.engine.channel(CHANNEL).destinations[0].adapter
     assert isinstance(adapter, DrugTraceAdapter) and isinstance(adapter.config, DrugTraceConfig)
-    say(f"insurance centre simulator {centre.url}; mapping table {adapter.config.mapping_table}")
+    say(f"insurance centre simulator {centre.url}; 码上放心 gateway simulator {gateway.gateway_url}; "
+        f"mapping table {adapter.config.mapping_table}")
 
     sold = codes(run, 1, 2)
     say(f"\n1. Sale LS{run}: 2 boxes of 阿莫西林胶囊, codes {', '.join(sold)}")
@@ -94,13 +117,27 @@ async def _story(stage: DemoStage, centre: SimulatorServer) -> bool:
     back = await stage.wait_for(lambda: sold[:1] in _uploads(centre, "3506"), UPLOAD_SECONDS)
     say(f"   the centre received 3506 with drugtracinfo {sold[:1] if back else 'NOTHING'}")
 
-    say("\n4. Any code finds its sale")
+    case, boxes = codes(run, 1, prefix=CASE_PREFIX)[0], codes(run, 11, 12, 13)
+    gateway.simulator.add_package(case, boxes)
+    say(f"\n4. A whole case scanned at the window: {case}")
+    asked = await stage.post(f"/api/v1/channels/{RELATION_CHANNEL}", {"code": case})
+    say(f"   {RELATION_CHANNEL} (sync, 码上放心 relation query): HTTP {asked.status_code}, "
+        f"{len(asked.json().get('small_codes', [])) if asked.status_code == 200 else 0} boxes inside")
+    case_sale = await stage.post(f"/api/v1/channels/{CHANNEL}", sale(f"LS{run}D", [case]))
+    case_id = case_sale.json().get("message_id") if case_sale.status_code == 202 else None
+    expanded = await stage.wait_for(lambda: boxes in _uploads(centre, "3505"), UPLOAD_SECONDS)
+    say(f"   sale LS{run}D: HTTP {case_sale.status_code}; the centre received 3505 with the case's "
+        f"{'box codes ' + ', '.join(boxes) if expanded else 'codes NOT expanded'}")
+
+    say("\n5. Any code finds its sale")
     found = await stage.daemon.engine.store.find_by_key("trace_code", sold[-1])
     say(f"   trace_code={sold[-1]} → {found}")
-    say(f"   hisbridge messages --channel {CHANNEL} --key trace_code={sold[-1]}")
+    by_box = await _found_by(stage, boxes[-1], case_id)
+    say(f"   trace_code={boxes[-1]} (a box of the case) → {by_box}")
+    say(f"   hisbridge messages --channel {CHANNEL} --key trace_code={boxes[-1]}")
     say("   hisbridge drug-trace status --since 1h")
-    return (uploaded and refused_malformed and refused_duplicate and nothing_sent and back
-            and sale_id is not None and sale_id in found)
+    return (uploaded and refused_malformed and refused_duplicate and nothing_sent and back and expanded
+            and sale_id is not None and sale_id in found and case_id is not None and case_id in by_box)
 
 
 __all__ = ["DrugTraceAct"]

@@ -8,31 +8,19 @@ safe to repeat; answers are cached in the adapter (relations do not change once 
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field
 
 from engine.adapters.base import Adapter, AdapterConfig, AdapterServices, Wire
-from engine.config.model import SecretRef
-from engine.config.secrets import resolve
 from engine.errors import InputError
 from engine.message import Delivery, Payload
 from plugins.drug_trace.codes import DEFAULT_PATTERN
-from plugins.drug_trace.settings import BaseDirConfig
-from plugins.drug_trace.top import CodeRelations, TopClient
+from plugins.drug_trace.settings import BaseDirConfig, TopAccess
 
 
-class RelationConfig(BaseDirConfig):
-    gateway_url: str = Field(
-        description="TOP gateway", examples=["https://eco.taobao.com/router/rest"], pattern=r"^https?://"
-    )
-    app_key: str = Field(min_length=1, description="TOP app key")
-    app_secret: SecretRef = Field(description="TOP app secret", examples=[{"$env": "ALIHEALTH_APP_SECRET"}])
-    sign_method: Literal["md5", "hmac"] = "md5"
-    ref_ent_id: str = Field(min_length=1, description="the hospital's 码上放心 enterprise id (ref_ent_id)")
+class RelationConfig(BaseDirConfig, TopAccess):
     code_pattern: str = Field(DEFAULT_PATTERN, description="regular expression a queried code must match")
-    cache_size: int = Field(10_000, ge=0, description="codes whose expansion is kept in memory")
-    timeout: float = Field(10.0, gt=0, description="seconds to wait for the gateway")
 
 
 class DrugTraceRelationAdapter(Adapter):
@@ -47,12 +35,7 @@ class DrugTraceRelationAdapter(Adapter):
         super().__init__(config, services)
         assert isinstance(config, RelationConfig)
         self.pattern = re.compile(config.code_pattern)
-        client = TopClient(
-            http=services.http_client(timeout=config.timeout), gateway_url=config.gateway_url,
-            app_key=config.app_key, secret=resolve(config.app_secret, config.base_dir),
-            sign_method=config.sign_method,
-        )
-        self.relations = CodeRelations(client, ref_ent_id=config.ref_ent_id, cache_size=config.cache_size)
+        self.relations = config.relations(services, config.base_dir)
 
     def transform(self, request: Payload) -> Payload:
         try:

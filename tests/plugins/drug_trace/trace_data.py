@@ -20,10 +20,10 @@ def code(prefix: str, serial: int) -> str:
 def write_mapping(directory: Path) -> Path:
     path = directory / "drug_trace_codes.csv"
     path.write_text(
-        "trace_prefix,med_list_codg,drug_name\n"
-        f"{AMOXICILLIN_CASE_PREFIX},{AMOXICILLIN_CODE},阿莫西林胶囊(箱)\n"
-        f"{AMOXICILLIN_PREFIX},{AMOXICILLIN_CODE},阿莫西林胶囊\n"
-        f"{IBUPROFEN_PREFIX},{IBUPROFEN_CODE},布洛芬片\n",
+        "trace_prefix,med_list_codg,drug_name,package\n"
+        f"{AMOXICILLIN_CASE_PREFIX},{AMOXICILLIN_CODE},阿莫西林胶囊(箱),large\n"
+        f"{AMOXICILLIN_PREFIX},{AMOXICILLIN_CODE},阿莫西林胶囊,\n"
+        f"{IBUPROFEN_PREFIX},{IBUPROFEN_CODE},布洛芬片,small\n",
         encoding="utf-8",
     )
     return path

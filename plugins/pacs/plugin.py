@@ -16,11 +16,13 @@ from engine.processors import Processor
 from plugins.pacs.hl7_adapter import PacsHl7Adapter
 from plugins.pacs.report_processor import JsonReportProcessor, OruReportProcessor
 from plugins.pacs.rest_adapter import PacsRestAdapter
+from plugins.pacs.services import SERVICE_ADAPTERS, SERVICE_PROCESSORS
 from plugins.pacs.soap_adapter import PacsSoapAdapter
 from plugins.pacs.worklist_adapter import PacsWorklistAdapter, start_worklists
 
 if TYPE_CHECKING:
     import click
+    from starlette.routing import BaseRoute
 
     from engine.runtime import Engine
 
@@ -35,7 +37,7 @@ def fault_rules() -> list[FaultRule]:
 
 @hookimpl
 def hisbridge_register_adapters() -> list[type[Adapter]]:
-    return [PacsHl7Adapter, PacsSoapAdapter, PacsRestAdapter, PacsWorklistAdapter]
+    return [PacsHl7Adapter, PacsSoapAdapter, PacsRestAdapter, PacsWorklistAdapter, *SERVICE_ADAPTERS]
 
 
 @hookimpl
@@ -45,7 +47,14 @@ def hisbridge_register_fault_rules() -> list[FaultRule]:
 
 @hookimpl
 def hisbridge_register_processors() -> list[type[Processor]]:
-    return [OruReportProcessor, JsonReportProcessor]
+    return [OruReportProcessor, JsonReportProcessor, *SERVICE_PROCESSORS]
+
+
+@hookimpl
+def hisbridge_register_routes(engine: Engine) -> list[BaseRoute]:
+    from plugins.pacs.services.routes import pacs_service_routes  # lazily: only the API needs it
+
+    return pacs_service_routes(engine)
 
 
 @hookimpl

@@ -1,0 +1,194 @@
+"""The engine as the archive of what it routed: reports and orders, read back from its store.
+
+`pacs_report_archive` is a destination to put beside HIS's on every report channel (as
+`pacs_worklist` sits beside the PACS on order channels). It sends nothing anywhere: its
+keys index the report by accession number, so the result query and the workload statistics
+find it, and name the report's attachments (business key `blob`), so the engine keeps their
+blobs as long as it keeps the report. The report itself stays where it already is, in the
+message's `raw` stage; `ExamArchive` reads it back by running the channel's own processors
+again, exactly as the outbox does at delivery, so HIS, the result query and the statistics
+see one report. Its PDF and images are the engine's blobs, read by reference.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+import structlog
+from pydantic import ValidationError
+
+from engine.adapters.base import Adapter, Wire
+from engine.business_keys import KeysOut
+from engine.errors import EngineError, InputError
+from engine.intake import run_processors
+from engine.message import Delivery, Payload, StageName, Status
+from engine.store.blobs import BLOB_KEY, REF_PREFIX
+from engine.store.records import MessageView
+from plugins.pacs.model import BUSINESS_KEYS, Attachment, ExamOrder, ExamReport, parse_order
+from plugins.pacs.order_adapter import OrderAdapter
+from plugins.pacs.services.models import json_object, parse
+from plugins.pacs.worklist_adapter import PacsWorklistAdapter
+
+if TYPE_CHECKING:
+    from engine.channels import Channel
+    from engine.runtime import Engine
+
+log = structlog.get_logger(__name__)
+
+UNUSABLE = frozenset({Status.FAILED.value, Status.FILTERED.value})
+
+
+class PacsReportArchiveAdapter(Adapter):
+    name: ClassVar[str] = "pacs_report_archive"
+    delivery: ClassVar[Delivery] = Delivery.ASYNC
+    idempotent: ClassVar[bool] = True
+    business_keys: ClassVar[tuple[str, ...]] = BUSINESS_KEYS
+    description: ClassVar[str] = (
+        "indexes the reports of a report channel by accession number for the PACS result query and workload"
+    )
+
+    def transform(self, request: Payload) -> Payload:
+        """A receipt, not a copy: the report and its attachments stay in the raw stage."""
+        report = _report(request)
+        return Payload.from_json({
+            "accession_number": report.accession_number,
+            "status": report.status.value,
+            "attachments": [attachment.sha256 for attachment in report.attachments],
+        })
+
+    def extract_keys(self, request: Payload) -> KeysOut:
+        try:
+            report = _report(request)
+        except InputError:
+            return {}
+        keys: dict[str, str | list[str]] = report.model_dump(include=set(BUSINESS_KEYS), exclude_none=True)
+        keys[BLOB_KEY] = [blob_ref_of(attachment) for attachment in report.attachments]
+        return keys
+
+    async def send(self, request: Payload, wire: Wire) -> Payload:
+        wire.sent(request)
+        wire.received(request)
+        return request
+
+
+def _report(payload: Payload) -> ExamReport:
+    return parse(ExamReport, json_object(payload), party="third_party")
+
+
+def blob_ref_of(attachment: Attachment) -> str:
+    return REF_PREFIX + attachment.sha256
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    report: ExamReport
+    message_id: str
+    received_at: datetime
+
+
+class ExamArchive:
+    """Reads the reports and orders the engine stored, through the channels that carried them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.store = engine.store
+        self.channels = engine.channels
+
+    def report_channels(self) -> list[str]:
+        return self._channels_with((PacsReportArchiveAdapter,))
+
+    def order_channels(self) -> list[str]:
+        return self._channels_with((OrderAdapter, PacsWorklistAdapter))
+
+    def _channels_with(self, kinds: tuple[type[Adapter], ...]) -> list[str]:
+        return sorted(
+            name for name, channel in self.channels.items()
+            if any(isinstance(destination.adapter, kinds) for destination in channel.destinations)
+        )
+
+    async def latest_report(self, accession: str) -> StoredReport | None:
+        """The newest usable report for the exam (a correction supersedes the original)."""
+        wanted = set(self.report_channels())
+        for view in await self._newest_first(accession, wanted):
+            stored = await self.report_of(view)
+            if stored is not None and stored.report.accession_number == accession:
+                return stored
+        return None
+
+    async def latest_order(self, accession: str) -> ExamOrder | None:
+        """The newest new/change order for the exam, as the PACS got it."""
+        wanted = set(self.order_channels())
+        for view in await self._newest_first(accession, wanted):
+            processed = await self._processed(view)
+            if processed is None:
+                continue
+            try:
+                order = parse_order(processed)
+            except InputError:
+                continue
+            if order.accession_number == accession:
+                return order
+        return None
+
+    async def reports_received(
+        self, since: datetime, until: datetime, *, limit: int
+    ) -> tuple[list[StoredReport], bool]:
+        """Usable reports received in [since, until), newest first, at most `limit` messages
+        read; the flag says whether more were there."""
+        reports: list[StoredReport] = []
+        truncated = False
+        for channel in self.report_channels():
+            views = await self.store.list_messages(channel=channel, since=since, until=until, limit=limit + 1)
+            truncated = truncated or len(views) > limit
+            for view in views[:limit]:
+                if view.status not in UNUSABLE and (stored := await self.report_of(view)) is not None:
+                    reports.append(stored)
+        reports.sort(key=lambda stored: stored.received_at, reverse=True)
+        return reports, truncated
+
+    async def report_of(self, view: MessageView) -> StoredReport | None:
+        processed = await self._processed(view)
+        if processed is None:
+            return None
+        try:
+            report = ExamReport.model_validate(json_object(processed))
+        except (InputError, ValidationError) as exc:
+            log.warning("stored report unreadable", message_id=view.id, error=str(exc)[:200])
+            return None
+        return StoredReport(report, view.id, view.received_at)
+
+    async def attachment_data(self, report: ExamReport) -> dict[str, str]:
+        """{digest: base64} of the report's attachments the engine still holds."""
+        found: dict[str, str] = {}
+        for attachment in report.attachments:
+            blob = await self.store.get_blob(blob_ref_of(attachment))
+            if blob is not None:
+                found[attachment.sha256] = base64.b64encode(blob.data).decode("ascii")
+        return found
+
+    async def _newest_first(self, accession: str, channels: Iterable[str]) -> list[MessageView]:
+        wanted = set(channels)
+        found: list[MessageView] = []
+        for message_id in reversed(await self.store.find_by_key("accession_number", accession)):
+            view = await self.store.get_message(message_id)
+            if view is not None and view.channel in wanted and view.status not in UNUSABLE:
+                found.append(view)
+        return found
+
+    async def _processed(self, view: MessageView) -> Payload | None:
+        """The stored raw message through its channel's processors, as at intake."""
+        channel: Channel | None = self.channels.get(view.channel)
+        raw = await self.store.get_stage(view.id, StageName.RAW.value)
+        if channel is None or raw is None:
+            return None
+        try:
+            return run_processors(channel, raw)
+        except EngineError as exc:  # a processor changed since: the message no longer maps
+            log.warning("stored message no longer maps", message_id=view.id, error=str(exc)[:200])
+            return None
+
+
+__all__ = ["ExamArchive", "PacsReportArchiveAdapter", "StoredReport"]

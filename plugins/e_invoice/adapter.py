@@ -29,6 +29,7 @@ import structlog
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
 from engine.adapters.base import Adapter, AdapterConfig, AdapterServices, Wire
+from engine.business_keys import KeysOut
 from engine.config.model import SecretRef
 from engine.config.secrets import resolve
 from engine.errors import AdapterError, InputError, OutcomeUnknownError
@@ -45,7 +46,9 @@ from plugins.e_invoice.validation import validated
 
 log = structlog.get_logger(__name__)
 
-REPLY_FIELDS = ("billBatchCode", "billNo", "random", "createTime", "billBusDate", "pictureUrl",
+RED_DATA_TYPES = frozenset({"2", "4"})
+"""getBillByBusDate `dataType`s of red-flush bills (电子红票, 换开纸质红票) in one integration."""
+REPLY_FIELDS = ("billBatchCode", "billNo", "random", "createTime", "ivcDateTime", "billBusDate", "pictureUrl",
                 "pictureNetUrl", "billQRCode", "eScarletBillBatchCode", "eScarletBillNo", "eScarletRandom",
                 "state", "isScarlet")
 
@@ -130,6 +133,17 @@ class EInvoiceAdapter(Adapter):
             keys["invoice_no"] = f"{data.get('billBatchCode', '')}{data['billNo']}"
         return keys
 
+    def extract_reply_keys(self, reply: Payload) -> KeysOut:
+        """The number of the bill issued (or red-flushed): known only from the platform's answer."""
+        try:
+            answer = reply.json()
+        except ValueError:
+            return {}
+        numbers = [f"{answer.get(code, '')}{answer[number]}"
+                   for code, number in (("billBatchCode", "billNo"), ("eScarletBillBatchCode", "eScarletBillNo"))
+                   if isinstance(answer, dict) and answer.get(number)]
+        return {"invoice_no": numbers}
+
     # --- the call ----------------------------------------------------------------------------
 
     async def send(self, request: Payload, wire: Wire) -> Payload:
@@ -151,7 +165,7 @@ class EInvoiceAdapter(Adapter):
     async def _issue(self, method: Method, business: dict[str, Any], wire: Wire) -> tuple[Any, str]:
         bus_no = str(business["busNo"])
         if bus_no in self._unsettled:
-            found = await self._lookup(bus_no, str(business["busDateTime"]), wire, why="earlier_answer_lost")
+            found = await self._lookup(business, wire, why="earlier_answer_lost")
             if found is not None:
                 self._unsettled.discard(bus_no)
                 return found, "lookup"
@@ -160,7 +174,7 @@ class EInvoiceAdapter(Adapter):
             outcome = await self._post_issue(method, business, wire)
         except OutcomeUnknownError as lost:
             self._unsettled.add(bus_no)
-            found = await self._lookup_after(lost, bus_no, str(business["busDateTime"]), wire)
+            found = await self._lookup_after(lost, business, wire)
             if found is not None:
                 self._unsettled.discard(bus_no)
                 return found, "lookup"
@@ -176,35 +190,38 @@ class EInvoiceAdapter(Adapter):
         except PlatformRejected as refused:
             if not DUPLICATE_BUS_NO.search(str(refused.detail.get("err_msg", ""))):
                 raise
-            found = await self._lookup(str(business["busNo"]), str(business["busDateTime"]), wire,
-                                       why="duplicate_bus_no")
+            found = await self._lookup(business, wire, why="duplicate_bus_no")
             if found is None:
                 raise
             return found, "duplicate"
 
-    async def _lookup_after(self, lost: OutcomeUnknownError, bus_no: str, bus_date_time: str, wire: Wire) -> Any:
-        """The bill for `bus_no` after a lost answer; re-raises `lost` when the platform cannot
+    async def _lookup_after(self, lost: OutcomeUnknownError, business: dict[str, Any], wire: Wire) -> Any:
+        """The bill for the busNo after a lost answer; re-raises `lost` when the platform cannot
         say (the busNo stays unsettled, so the engine's next attempt looks it up first)."""
         try:
-            return await self._lookup(bus_no, bus_date_time, wire, why="answer_lost")
+            return await self._lookup(business, wire, why="answer_lost")
         except AdapterError as exc:
             log.info("e-invoice lookup failed after a lost answer", error=str(exc))
             raise lost  # noqa: B904 - the lost call stays the error, chained to its own cause
 
-    async def _lookup(self, bus_no: str, bus_date_time: str, wire: Wire, *, why: str) -> dict[str, Any] | None:
-        """The bill issued for `bus_no`, searched among the bills of its business day."""
-        day = bus_date_time[:8]
+    async def _lookup(self, business: dict[str, Any], wire: Wire, *, why: str) -> dict[str, Any] | None:
+        """The bill issued for the business's busNo, searched among the bills of its business
+        day (and its billing point, when known); red-flush bills listed for it are skipped."""
+        bus_no, day = str(business["busNo"]), str(business["busDateTime"])[:8]
+        query: dict[str, Any] = {"busBgnDate": f"{day}000000000", "busEndDate": f"{day}235959999"}
+        if business.get("placeCode"):
+            query["placeCode"] = business["placeCode"]
         page = 1
         while True:
             wire.step(step="lookup", method=LOOKUP_METHOD, busNo=bus_no, why=why, page=page)
-            answer = await self.platform.post(LOOKUP_METHOD, {
-                "busBgnDate": f"{day}000000000", "busEndDate": f"{day}235959999",
-                "pageNo": page, "pageSize": self.settings.lookup_page_size,
-            }, wire)
+            answer = await self.platform.post(
+                LOOKUP_METHOD, {**query, "pageNo": page, "pageSize": self.settings.lookup_page_size}, wire
+            )
             bills = answer.get("billList") if isinstance(answer, dict) else None
             bills = bills if isinstance(bills, list) else []
             for bill in bills:
-                if isinstance(bill, dict) and bill.get("busNo") == bus_no:
+                if (isinstance(bill, dict) and bill.get("busNo") == bus_no
+                        and str(bill.get("dataType", "1")) not in RED_DATA_TYPES):
                     return bill
             if len(bills) < self.settings.lookup_page_size:
                 return None
@@ -238,7 +255,7 @@ class EInvoiceAdapter(Adapter):
         return state if isinstance(state, dict) else {}
 
     async def _picture(self, business: dict[str, Any], wire: Wire) -> dict[str, Any]:
-        found = await self._lookup(str(business["busNo"]), str(business["busDateTime"]), wire, why="picture")
+        found = await self._lookup(business, wire, why="picture")
         if found is None:
             raise PlatformRejected(
                 f"the platform has no bill for busNo {business['busNo']}",

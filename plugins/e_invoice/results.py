@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from engine.runtime import Engine
 
 ADAPTER_NAME = "e_invoice"
-SHOWN_FIELDS = ("method", "busNo", "resolved_by", "billBatchCode", "billNo", "random", "createTime",
+SHOWN_FIELDS = ("method", "busNo", "resolved_by", "billBatchCode", "billNo", "random", "createTime", "ivcDateTime",
                 "pictureUrl", "pictureNetUrl", "eScarletBillBatchCode", "eScarletBillNo", "eScarletRandom",
                 "state", "isScarlet")
 

@@ -40,7 +40,17 @@ class Bill:
     bus_date_time: str
     total: str
     created: str
+    place_code: str = ""
+    bus_type: str = ""
     scarlet_no: str | None = None
+
+    def listed(self) -> dict[str, Any]:
+        """The bill as getBillByBusDate lists it: the fields one integration's list DTO reads
+        (no picture links or QR code there)."""
+        return {"busDate": self.bus_date_time, "busNo": self.bus_no, "busType": self.bus_type,
+                "placeCode": self.place_code, "billName": "医疗收费票据", "billBatchCode": BATCH_CODE,
+                "billNo": self.bill_no, "random": self.random, "totalAmt": self.total, "ivcDateTime": self.created,
+                "dataType": "1", "state": "1"}
 
     def issued(self) -> dict[str, Any]:
         link = f"http://einvoice.sim/h5/bill?code={BATCH_CODE}&no={self.bill_no}"
@@ -73,7 +83,8 @@ class PlatformState:
         _check_pay_channels(method, business)
         self.issued_count += 1
         bill = Bill(bus_no, method, f"{self.issued_count:010d}", secrets.token_hex(3),
-                    str(business.get("busDateTime")), str(business.get("totalAmt")), _stamp(now))
+                    str(business.get("busDateTime")), str(business.get("totalAmt")), _stamp(now),
+                    str(business.get("placeCode") or ""), str(business.get("busType") or ""))
         self.bills[bus_no] = bill
         self.by_number[bill.bill_no] = bill
         return bill.issued()
@@ -98,7 +109,9 @@ class PlatformState:
     def by_bus_date(self, business: dict[str, Any]) -> dict[str, Any]:
         begin, end = str(business.get("busBgnDate", "")), str(business.get("busEndDate", ""))
         page, size = int(business.get("pageNo") or 1), int(business.get("pageSize") or 100)
-        found = [b.issued() for b in self.bills.values() if begin <= b.bus_date_time <= end]
+        place = str(business.get("placeCode") or "")
+        found = [b.listed() for b in self.bills.values()
+                 if begin <= b.bus_date_time <= end and place in ("", b.place_code)]
         return {"total": len(found), "pageNo": page, "billList": found[(page - 1) * size: page * size]}
 
     def _bill(self, business: dict[str, Any]) -> Bill:

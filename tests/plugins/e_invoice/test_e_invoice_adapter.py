@@ -3,6 +3,7 @@ picture, vouchers, and the lost answer resolved without a second invoice."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -155,11 +156,17 @@ async def test_a_red_flush_whose_answer_was_lost_is_confirmed_by_status(
     assert platform.simulator.state.calls.count("writeOffEBill") == 1
 
 
-async def test_the_picture_of_an_issued_invoice(adapter: EInvoiceAdapter) -> None:
+async def test_the_picture_method_finds_the_bill_of_a_bus_no(adapter: EInvoiceAdapter) -> None:
+    """No picture query exists (spec §2.2 [NF]) and the business-date list carries no picture
+    links: `picture` finds the bill by busNo and says what the list holds, nothing invented."""
     issued = await run(adapter, outpatient())
+    wire = Wire()
     picture = await run(adapter, {"method": "picture", "data": {"busNo": "MZ202611220001",
-                                                                "busDateTime": "20261122094000123"}})
-    assert picture["pictureUrl"] == issued["pictureUrl"] and picture["billQRCode"]
+                                                                "busDateTime": "20261122094000123",
+                                                                "placeCode": "KPD001"}}, wire)
+    assert (picture["billNo"], picture["random"]) == (issued["billNo"], issued["random"])
+    assert "pictureUrl" not in picture
+    assert wire.records[0].detail["why"] == "picture"
 
 
 async def test_the_payment_voucher_pair(adapter: EInvoiceAdapter, platform: PlatformServer) -> None:
@@ -215,3 +222,26 @@ async def test_a_duplicate_answer_to_the_second_post_is_still_resolved(
     reply = await run(adapter, outpatient(), wire)
     assert reply["resolved_by"] == "duplicate" and platform.simulator.state.issued_count == 1
     assert [step for step, _, _ in steps(wire)] == ["issue", "lookup", "issue_again", "lookup"]
+
+
+async def test_the_lookup_asks_for_the_billing_point_and_skips_red_bills_of_the_bus_no(
+    adapter: EInvoiceAdapter, platform: PlatformServer
+) -> None:
+    await run(adapter, outpatient("MZ-RED"))
+    listed = platform.simulator.state.bills["MZ-RED"].listed()
+    red = {**listed, "billNo": "9999999999", "dataType": "2"}
+    platform.simulator.inject(Fault("error", method="getBillByBusDate", result="S0000",
+                                    text=json.dumps({"total": 2, "billList": [red, listed]})))
+    found = await run(adapter, {"method": "picture", "data": {"busNo": "MZ-RED", "busDateTime": "20261122094000123",
+                                                              "placeCode": "KPD001"}})
+    assert found["billNo"] == listed["billNo"]
+    elsewhere = await failure(adapter, {"method": "picture", "data": {
+        "busNo": "MZ-RED", "busDateTime": "20261122094000123", "placeCode": "KPD999"}}, Wire())
+    assert elsewhere.detail["condition"] == "no_such_bill"
+
+
+async def test_the_bill_number_is_a_business_key_of_the_reply(adapter: EInvoiceAdapter) -> None:
+    issued = await run(adapter, outpatient())
+    reply = Payload.from_json(issued)
+    assert adapter.extract_reply_keys(reply) == {"invoice_no": [f"{issued['billBatchCode']}{issued['billNo']}"]}
+    assert adapter.extract_reply_keys(Payload.from_json({"answer": "no bill"})) == {"invoice_no": []}

@@ -31,7 +31,6 @@ it; the others follow quietly. While Redis is away the local state machine decid
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -134,7 +133,8 @@ class DestinationBreaker:
         self._shared: SharedBreakerStates | None = None
         self._view: SharedView | None = None
         self._remote_probe_until = 0.0
-        self._announce = True
+        self._following: bool | None = None  # while adopting the shared state: made here?
+        self._opened_alone = False  # by this node's own state machine while Redis was away
 
     # -- reading -----------------------------------------------------------------------
 
@@ -165,14 +165,13 @@ class DestinationBreaker:
 
     def status(self) -> BreakerStatus:
         suspension = self._suspension
+        shared = self._view if self._sharing() is not None else None
         return BreakerStatus(
             name=self.name,
             state=self.state,
             since=suspension.since if suspension else self._since,
             reason=suspension.reason if suspension else self._reason,
-            failures=self._view.failures
-            if self._view is not None and self._sharing() is not None
-            else self._breaker.fail_counter,
+            failures=self._breaker.fail_counter if shared is None else shared.failures,
             suspended_by=suspension.suspended_by if suspension else None,
         )
 
@@ -191,8 +190,8 @@ class DestinationBreaker:
             await self._report(admission, failure=None)
             raise
         except BaseException:
-            if admission.probe and admission.shared is not None:
-                self._release_shared_probe()
+            if admission.probe and admission.shared is not None and self._shared is not None:
+                self._shared.release_later(self)
             raise
         finally:
             if admission.probe:
@@ -221,7 +220,7 @@ class DestinationBreaker:
             return _Admission(self._admit(), self._generation, None)
         except BaseException:
             self._probing = False
-            self._release_shared_probe()  # in case the lease was taken before the cancel
+            shared.release_later(self)  # in case the lease was taken before the cancel
             raise
         self.follow(view)
         if view.verdict == "probe":
@@ -252,15 +251,6 @@ class DestinationBreaker:
                 self.follow(reply)
                 return
         self._record(admission.generation, failure=failure)
-
-    def _release_shared_probe(self) -> None:
-        shared = self._sharing()
-        if shared is not None:
-            shared.spawn(self._release_quietly(shared))
-
-    async def _release_quietly(self, shared: SharedBreakerStates) -> None:
-        with contextlib.suppress(SharedStateUnavailable):
-            self.follow(await shared.release(self.name))
 
     def _admit(self) -> bool:
         """Let the caller through (returning whether it is the probe) or refuse it."""
@@ -341,12 +331,13 @@ class DestinationBreaker:
         shared = self._shared
         made_here = shared is not None and view.node == shared.node and view.advances(self._view)
         self._view = view
+        self._opened_alone = False
         held_elsewhere = view.probe_node and (shared is None or view.probe_node != shared.node)
         self._remote_probe_until = self._clock() + view.probe_ttl_ms / 1000 if held_elsewhere else 0.0
         target = _PYBREAKER_STATES[view.state]
         if target != self._breaker.current_state:
             self._last_failure = view.reason
-            self._announce = made_here
+            self._following = made_here
             try:
                 {
                     pybreaker.STATE_OPEN: self._breaker.open,
@@ -354,7 +345,7 @@ class DestinationBreaker:
                     pybreaker.STATE_CLOSED: self._breaker.close,
                 }[target]()
             finally:
-                self._announce = True
+                self._following = None
         if view.state == "open":
             self._opened_at = self._clock() - max(0, view.now_ms - view.opened_ms) / 1000
         if view.since_ms:
@@ -363,9 +354,10 @@ class DestinationBreaker:
             self._reason = view.reason
 
     def opened_locally(self) -> str | None:
-        """Why this breaker is open on its own state machine, or None (see SharedFollower)."""
-        if self._breaker.current_state == pybreaker.STATE_OPEN:
-            return self._reason or "opened while the shared state was unreachable"
+        """Why this node's own state machine opened the breaker while Redis was away, or
+        None (it did not, or the open state was the cluster's; see SharedFollower)."""
+        if self._opened_alone and self._breaker.current_state == pybreaker.STATE_OPEN:
+            return self._reason
         return None
 
     # -- pybreaker's transitions ---------------------------------------------------------
@@ -376,13 +368,14 @@ class DestinationBreaker:
         if new == pybreaker.STATE_OPEN:
             self._opened_at = self._clock()
             self._reason = reason = self._last_failure
+            self._opened_alone = self._following is None and self._shared is not None
         elif new == pybreaker.STATE_HALF_OPEN:
             # `_reason` keeps saying why it opened: that is what a refused caller needs
             reason = "reset timeout elapsed; one probe call let through"
         else:
             self._reason = reason = "probe call succeeded"
         old_name = _STATE_NAMES[old] if old else "closed"
-        if not self._announce:
+        if self._following is False:
             log.debug("breaker followed the cluster", breaker=self.name, old=old_name, new=_STATE_NAMES[new])
         elif self._suspension is None:
             self._notify(old_name, _STATE_NAMES[new], reason)

@@ -23,11 +23,12 @@ opened locally meanwhile opens the shared one, so the others learn the destinati
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeAlias
@@ -161,11 +162,16 @@ class SharedBreakerStates:
         self.healthy = False
         await self._client.aclose()
 
-    def spawn(self, report: Awaitable[Any]) -> None:
-        """Run a report whose caller cannot wait for it (a cancelled probe's release)."""
-        task = asyncio.ensure_future(report)
+    def release_later(self, follower: SharedFollower) -> None:
+        """Free the probe slot this node may hold, without making the caller wait (its probe
+        ended neither well nor badly, or was cancelled)."""
+        task = asyncio.ensure_future(self._release_quietly(follower))
         self._spawned.add(task)
         task.add_done_callback(self._spawned.discard)
+
+    async def _release_quietly(self, follower: SharedFollower) -> None:
+        with contextlib.suppress(SharedStateUnavailable):
+            follower.follow(await self.release(follower.name))
 
     # -- what breakers ask -----------------------------------------------------------------
 
@@ -188,6 +194,9 @@ class SharedBreakerStates:
     async def release(self, name: str) -> SharedView:
         """Free the probe slot this node holds (its probe ended neither well nor badly)."""
         return await self._run(self._release, name, self.node)
+
+    async def read(self, name: str) -> SharedView:
+        return await self._run(self._read, name)
 
     async def _run(self, script: AsyncScript, name: str, *args: str) -> SharedView:
         if not self.healthy:

@@ -270,3 +270,36 @@ async def test_a_node_cut_off_from_redis_goes_local_and_rejoins_when_redis_is_ba
         assert sum("reachable again" in event for event in events) == 1
     finally:
         await relay.stop()
+
+
+async def test_a_node_cut_off_while_the_cluster_was_open_follows_the_close_it_missed(
+    start_node: StartNode, redis_url: str
+) -> None:
+    target = urlsplit(redis_url)
+    relay = TcpRelay(target.hostname or "127.0.0.1", target.port or 6379)
+    await relay.start()
+    try:
+        a = await start_node(url=with_address(redis_url, "127.0.0.1", relay.port), fail_max=1)
+        b = await start_node(fail_max=1)
+        await fail(b.breaker, 1)
+        await until(lambda: a.breaker.state == "open")
+
+        await relay.stop()
+        await until(lambda: not a.shared_healthy)
+        await until(lambda: b.breaker.available)
+        assert await b.breaker.call(ok) == "ok"  # b's probe closes the shared breaker
+        assert b.breaker.state == "closed"
+
+        await relay.start()
+        await until(lambda: a.shared_healthy)
+        # a's open state was the cluster's, not its own: it follows the close instead of
+        # opening the shared breaker again
+        assert a.breaker.state == "closed"
+        assert await a.breaker.call(ok) == "ok"
+        assert b.board.shared is not None
+        reread = await b.board.shared.read("centre")
+        assert reread.state == "closed"
+        await a.board.flush()
+        assert a.transitions == []
+    finally:
+        await relay.stop()

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from engine.errors import InputError
 from engine.message import Payload
+from engine.store.blobs import BLOB_KEY, REF_PREFIX
 
 BUSINESS_KEYS = ("accession_number", "requested_procedure_id", "scheduled_step_id")
 
@@ -141,12 +142,28 @@ class ReportStatus(StrEnum):
 
 
 class Attachment(_Strict):
-    """A PDF or image of the report, stored once; every stage refers to it by digest."""
+    """A PDF or image of the report, stored once in the engine's blob store; every stage
+    carries its reference `ref` (`blob:sha256:<hex>`), never the bytes. `sha256` is the
+    digest inside the reference (filled from it when missing)."""
 
+    ref: str = Field(pattern=r"^blob:sha256:[0-9a-f]{64}$", description="engine blob reference of the bytes")
     content_type: str = Field(pattern=r"^(application/pdf|image/[a-z0-9.+-]+)$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
     title: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _digest_from_ref(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "sha256" not in data and isinstance(data.get("ref"), str):
+            return {**data, "sha256": data["ref"].removeprefix(REF_PREFIX)}
+        return data
+
+    @model_validator(mode="after")
+    def _digest_matches_ref(self) -> Attachment:
+        if self.ref != REF_PREFIX + self.sha256:
+            raise ValueError("sha256 must be the digest inside ref")
+        return self
 
 
 class ExamReport(_Strict):
@@ -173,6 +190,24 @@ class ExamReport(_Strict):
         return self
 
 
+def report_keys(payload: Payload) -> dict[str, str | list[str]]:
+    """Business keys of a report as JSON: its exam keys and, under `blob`, every attachment's
+    reference (which keeps the attachments in the engine's store while the message is kept)."""
+    try:
+        data: Any = payload.json()
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    keys: dict[str, str | list[str]] = dict(order_keys(payload))
+    attachments = data.get("attachments")
+    refs = [str(item["ref"]) for item in attachments if isinstance(item, dict) and item.get("ref")] if isinstance(
+        attachments, list) else []
+    if refs:
+        keys[BLOB_KEY] = refs
+    return keys
+
+
 __all__ = [
     "BUSINESS_KEYS",
     "Attachment",
@@ -186,5 +221,6 @@ __all__ = [
     "Sex",
     "order_keys",
     "parse_order",
+    "report_keys",
     "study_uid",
 ]

@@ -10,21 +10,22 @@ interpreter (author) and OBR-22 the status-change time (verified_at). OBX rows:
 - TX/FT/ST text goes to `impression` (LOINC 19005-8, or a code/name saying impression,
   conclusion, 诊断, 印象, 结论), `recommendation` (18783-1, 建议) or else `findings`, lines
   joined in order (OBX-4 sub-ids group lines of one observation);
-- ED `^Application^PDF^Base64^<data>` (or an image type) is an attachment.
+- ED `^Application^PDF^Base64^<data>` (or an image type) is an attachment. The `pacs_oru`
+  source stores its bytes once in the engine's blob store before the message is stored and
+  rewrites the field to `^Application^PDF^Blob^blob:sha256:<hex>&<size>`
+  (`store_ready_oru`), so the raw stage and every later stage carry the reference only;
+  `map_oru` maps that form and refuses inline Base64 (it has nowhere to keep the bytes).
 
 OBX-16 (responsible observer) and OBX-14 stand in for a missing OBR-32/OBR-22, as
 reporting systems that fill only the observation rows do. A report the engine cannot map
 (broken base64, an attachment over the limit, no accession) is the sender's fault: an
-`InputError` with party `device`, naming the segment and field.
+`InputError` with the sender's party (`third_party` for a PACS), naming the segment and field.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from pydantic import ValidationError
 
 from engine.errors import InputError
 from engine.mllp.header import Hl7HeaderError, MshHeader, Separators, decode_message
+from plugins.pacs.attachments import InlineAttachment, content_type_of, decode_base64
 from plugins.pacs.model import ExamReport, ReportStatus
 
 STUDY_UID_CODE = "113014"
@@ -46,14 +48,19 @@ _STATUS = {
 }
 _SEX = frozenset({"M", "F", "O", "U"})
 _MODALITY = re.compile(r"^[A-Z]{2,4}$")
+_LINE = re.compile(r"(\r\n|\r|\n)")
+BLOB_ENCODING = "Blob"
+"""OBX-5.4 of an ED whose bytes the engine stored: OBX-5.5 is then `<blob ref>&<size>`."""
+DEFAULT_PARTY = "third_party"
 
 
-@dataclass
-class MappedReport:
-    """The report, and each attachment's bytes by digest (the report refers to them)."""
+@dataclass(frozen=True)
+class ReadyOru:
+    """An ORU^R01 whose ED attachments are references, with the bytes to store for them."""
 
-    report: ExamReport
-    attachments: dict[str, bytes] = field(default_factory=dict)
+    message: bytes
+    accession_number: str
+    attachments: list[InlineAttachment]
 
 
 class _Segments:
@@ -81,20 +88,64 @@ class _Segments:
         return row[number] if number < len(row) else ""
 
 
-def map_oru(raw: bytes, *, default_charset: str = "utf-8", max_attachment_bytes: int) -> MappedReport:
+def _parse(raw: bytes, default_charset: str, party: str) -> tuple[str, _Segments, MshHeader]:
     decoded = decode_message(raw, default_charset)
     try:
         header = MshHeader.parse(decoded.text)
     except Hl7HeaderError as exc:
-        raise InputError(exc.reason, field="MSH", party="device") from exc
+        raise InputError(exc.reason, field="MSH", party=party) from exc
     if (header.message_code, header.trigger_event) != ("ORU", "R01"):
-        raise InputError(f"expected ORU^R01, got {header.field(9)}", field="MSH-9", party="device")
-    segments = _Segments(decoded.text, header.separators, decoded.codec)
+        raise InputError(f"expected ORU^R01, got {header.field(9)}", field="MSH-9", party=party)
+    return decoded.codec, _Segments(decoded.text, header.separators, decoded.codec), header
+
+
+def _accession(segments: _Segments, party: str) -> str:
     obr = segments.first("OBR")
     accession = segments.value(obr, 18) or segments.value(obr, 3)
     if not accession:
-        raise InputError("no accession number (OBR-18, or OBR-3)", field="OBR-18", party="device")
-    observations = _Observations(segments, max_attachment_bytes)
+        raise InputError("no accession number (OBR-18, or OBR-3)", field="OBR-18", party=party)
+    return accession
+
+
+def store_ready_oru(
+    raw: bytes, *, default_charset: str = "utf-8", max_attachment_bytes: int, party: str = DEFAULT_PARTY
+) -> ReadyOru:
+    """Check an incoming ORU^R01 and take out its Base64 ED attachments: each is decoded
+    (broken base64 or one over `max_attachment_bytes` is refused) and its OBX-5 rewritten to
+    the blob reference the engine will store it under. Every other byte stays as it came."""
+    codec, segments, header = _parse(raw, default_charset, party)
+    accession = _accession(segments, party)
+    separators = header.separators
+    attachments: list[InlineAttachment] = []
+    parts = _LINE.split(raw.decode(codec))
+    index = 0
+    for position, line in enumerate(parts):
+        if not line.startswith("OBX" + separators.field):
+            continue
+        index += 1
+        row = line.split(separators.field)
+        if segments.value(row, 2) != "ED" or segments.value(row, 5, 4).lower() != "base64":
+            continue
+        where = f"OBX[{index}]-5"
+        components = row[5].split(separators.component)
+        content_type = content_type_of(components[1], components[2], where=where, party=party)
+        data = decode_base64(
+            components[4] if len(components) > 4 else "", where=where, max_bytes=max_attachment_bytes, party=party
+        )
+        attachment = InlineAttachment(data, content_type, segments.value(row, 3, 2))
+        attachments.append(attachment)
+        components[3:] = [BLOB_ENCODING, f"{attachment.ref}{separators.subcomponent}{len(data)}"]
+        row[5] = separators.component.join(components)
+        parts[position] = separators.field.join(row)
+    return ReadyOru("".join(parts).encode(codec), accession, attachments)
+
+
+def map_oru(raw: bytes, *, default_charset: str = "utf-8", party: str = DEFAULT_PARTY) -> ExamReport:
+    """The report in an ORU^R01 whose attachments are blob references (see `store_ready_oru`)."""
+    _, segments, _ = _parse(raw, default_charset, party)
+    obr = segments.first("OBR")
+    accession = _accession(segments, party)
+    observations = _Observations(segments, party)
     for index, obx in enumerate(segments.all("OBX"), start=1):
         observations.add(index, obx)
     pid = segments.first("PID")
@@ -123,17 +174,17 @@ def map_oru(raw: bytes, *, default_charset: str = "utf-8", max_attachment_bytes:
             "name": segments.value(obr, 4, 2) or segments.value(obr, 4, 1),
         }
     try:
-        return MappedReport(ExamReport.model_validate(report), observations.attachment_bytes)
+        return ExamReport.model_validate(report)
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(part) for part in first["loc"])
-        raise InputError(f"{path}: {first['msg']}", field="report", party="device") from exc
+        raise InputError(f"{path}: {first['msg']}", field="report", party=party) from exc
 
 
 class _Observations:
-    def __init__(self, segments: _Segments, max_attachment_bytes: int) -> None:
+    def __init__(self, segments: _Segments, party: str) -> None:
         self.segments = segments
-        self.max_attachment_bytes = max_attachment_bytes
+        self.party = party
         self.findings: list[str] = []
         self.impression: list[str] = []
         self.recommendation: list[str] = []
@@ -141,7 +192,6 @@ class _Observations:
         self.observer: tuple[str, str] | None = None
         self.latest_time: datetime | None = None
         self.attachment_refs: list[dict[str, Any]] = []
-        self.attachment_bytes: dict[str, bytes] = {}
 
     def add(self, index: int, obx: list[str]) -> None:
         value_type = self.segments.value(obx, 2)
@@ -171,28 +221,22 @@ class _Observations:
 
     def _attachment(self, index: int, obx: list[str], title: str) -> None:
         where = f"OBX[{index}]-5"
-        kind = self.segments.value(obx, 5, 2).lower()
-        subtype = self.segments.value(obx, 5, 3).lower()
-        encoding = self.segments.value(obx, 5, 4).lower()
-        data = self.segments.raw(obx, 5).split(self.segments.separators.component)[4:5]
-        if encoding != "base64" or not data:
+        encoding = self.segments.value(obx, 5, 4)
+        if encoding.lower() == "base64":
             raise InputError(
-                f"an ED attachment must be Base64 (got {encoding or 'nothing'})", field=where, party="device"
+                "inline Base64 attachment: receive reports through source kind pacs_oru, which stores "
+                "attachments once and puts their references here", field=where, party=self.party,
             )
-        if len(data[0]) * 3 // 4 > self.max_attachment_bytes:
-            raise InputError(f"attachment larger than {self.max_attachment_bytes} bytes", field=where, party="device")
-        try:
-            content = base64.b64decode(re.sub(r"\s", "", data[0]), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InputError(f"broken base64: {exc}", field=where, party="device") from exc
-        content_type = "application/pdf" if subtype == "pdf" else f"image/{subtype or 'octet-stream'}"
-        if kind not in ("application", "ap", "image", "im"):
-            raise InputError(f"unsupported ED type {kind!r}", field=where, party="device")
-        digest = hashlib.sha256(content).hexdigest()
-        self.attachment_bytes[digest] = content
-        self.attachment_refs.append(
-            {"content_type": content_type, "sha256": digest, "size": len(content), "title": title}
+        if encoding != BLOB_ENCODING:
+            raise InputError(f"an ED attachment must be Base64 (got {encoding or 'nothing'})", field=where,
+                             party=self.party)
+        content_type = content_type_of(
+            self.segments.value(obx, 5, 2), self.segments.value(obx, 5, 3), where=where, party=self.party
         )
+        reference = self.segments.raw(obx, 5).split(self.segments.separators.component)[4]
+        ref, _, size = reference.partition(self.segments.separators.subcomponent)
+        self.attachment_refs.append({"ref": ref, "content_type": content_type,
+                                     "size": int(size) if size.isdigit() else 0, "title": title})
 
 
 def _person(segments: _Segments, row: list[str], number: int) -> tuple[str, str] | None:
@@ -219,4 +263,4 @@ def _hl7_time(value: str) -> datetime | None:
     return None
 
 
-__all__ = ["MappedReport", "map_oru"]
+__all__ = ["BLOB_ENCODING", "ReadyOru", "map_oru", "store_ready_oru"]

@@ -13,8 +13,12 @@ from engine.adapters.base import Adapter
 from engine.attribution.loader import parse_rules
 from engine.attribution.rules import FaultRule
 from engine.processors import Processor
+from engine.sources import Source
 from plugins.pacs.hl7_adapter import PacsHl7Adapter
+from plugins.pacs.report_adapter import PacsReportHisAdapter
+from plugins.pacs.report_intake import bind_engine, release_engine
 from plugins.pacs.report_processor import JsonReportProcessor, OruReportProcessor
+from plugins.pacs.report_sources import PacsOruSource, PacsReportHttpSource
 from plugins.pacs.rest_adapter import PacsRestAdapter
 from plugins.pacs.services import SERVICE_ADAPTERS, SERVICE_PROCESSORS
 from plugins.pacs.soap_adapter import PacsSoapAdapter
@@ -37,7 +41,12 @@ def fault_rules() -> list[FaultRule]:
 
 @hookimpl
 def hisbridge_register_adapters() -> list[type[Adapter]]:
-    return [PacsHl7Adapter, PacsSoapAdapter, PacsRestAdapter, PacsWorklistAdapter, *SERVICE_ADAPTERS]
+    return [PacsHl7Adapter, PacsSoapAdapter, PacsRestAdapter, PacsWorklistAdapter, PacsReportHisAdapter, *SERVICE_ADAPTERS]
+
+
+@hookimpl
+def hisbridge_register_sources() -> list[type[Source]]:
+    return [PacsOruSource, PacsReportHttpSource]
 
 
 @hookimpl
@@ -67,7 +76,9 @@ def hisbridge_register_commands(cli: click.Group) -> None:
 @hookimpl
 def hisbridge_startup(engine: Engine) -> None:
     """Start the worklist SCPs once their stored orders are replayed (in the background: the
-    hook is synchronous, and a large replay must not hold up the daemon's start)."""
+    hook is synchronous, and a large replay must not hold up the daemon's start); give the
+    report sources, started next, their engine."""
+    bind_engine(engine)
     task = asyncio.get_running_loop().create_task(start_worklists(engine), name="pacs-worklists")
     _background.add(task)
     task.add_done_callback(_background.discard)
@@ -75,5 +86,6 @@ def hisbridge_startup(engine: Engine) -> None:
 
 @hookimpl
 def hisbridge_shutdown(engine: Engine) -> None:
+    release_engine(engine)
     for task in list(_background):
         task.cancel()

@@ -222,7 +222,8 @@ REPORT = {
 async def test_a_report_posted_as_json_reaches_his(conf: Path, client: httpx.AsyncClient) -> None:
     async with Upstream() as his_system:
         channel = {
-            "processors": [{"name": "pacs_report_json"}],
+            # through the HIS API a third-party refusal would answer 502; blame the sender as a device (400)
+            "processors": [{"name": "pacs_report_json", "config": {"party": "device"}}],
             "destinations": [{"name": "his_report_api", "adapter": "http_json", "delivery": "sync",
                               "retry": {"attempts": 1}, "config": {"url": f"{his_system.url}/reports", "timeout": 2}}],
         }

@@ -52,9 +52,9 @@ def test_a_final_report_must_be_verified() -> None:
         "findings": "颅内未见明显异常密度影。",
         "impression": "头颅CT平扫未见明显异常。",
         "author": {"id": "R01", "name": "测试报告医生"},
-        "attachments": [{"content_type": "application/pdf", "sha256": "0" * 64, "size": 1024}],
+        "attachments": [{"ref": "blob:sha256:" + "0" * 64, "content_type": "application/pdf", "size": 1024}],
     }
     with pytest.raises(ValidationError, match="verified_at"):
         ExamReport.model_validate(report)
     verified = ExamReport.model_validate({**report, "verified_at": "2026-11-23T10:05:00"})
-    assert verified.attachments[0].size == 1024
+    assert (verified.attachments[0].size, verified.attachments[0].sha256) == (1024, "0" * 64)

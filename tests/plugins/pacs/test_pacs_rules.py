@@ -8,10 +8,11 @@ from zeep.exceptions import Fault
 from engine.attribution.facts import facts_from_error
 from engine.attribution.loader import load_core_rules
 from engine.attribution.rules import FaultRule, decide
-from engine.errors import AdapterError, PermanentError
+from engine.errors import AdapterError, InputError, PermanentError
 from engine.message import Party, Verdict
 from engine.transports import translate_zeep
 from plugins.pacs.plugin import fault_rules
+from plugins.pacs.report_intake import UnknownAccession
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,18 @@ def test_rest_unknown_accession_is_his(rules: list[FaultRule]) -> None:
 def test_other_adapters_are_not_judged_by_pacs_rules(rules: list[FaultRule]) -> None:
     found = verdict(rules, translate_zeep(Fault("x", code="Server")), adapter="some_soap")
     assert not found.rule_id.startswith("pacs.")
+
+
+@pytest.mark.parametrize(
+    ("error", "rule_id"),
+    [
+        (UnknownAccession("no exam order with accession number A9", field="accession_number", party="third_party"),
+         "pacs.third_party.report_unknown_accession"),
+        (InputError("broken base64: Incorrect padding", field="OBX[5]-5", party="third_party"),
+         "pacs.third_party.report_invalid"),
+    ],
+)
+def test_a_refused_report_is_the_pacs(rules: list[FaultRule], error: InputError, rule_id: str) -> None:
+    found = decide(rules, facts_from_error(error, stage="validate", adapter="", channel="pacs_reports", wire=None))
+    assert (found.party, found.rule_id) == (Party.THIRD_PARTY, rule_id)
+    assert str(error) in found.reason

@@ -17,7 +17,7 @@ from engine.mllp.framing import MllpDecoder, encode
 from engine.transports.http import HttpClients
 from engine.transports.soap import SoapCaller, WsdlCache
 from plugins.pacs.hl7_adapter import PacsHl7Adapter, PacsHl7Config
-from plugins.pacs.oru import map_oru
+from plugins.pacs.oru import map_oru, store_ready_oru
 from plugins.pacs.simulator import Fault, PacsServer, build_oru, send_report
 from tests.plugins.pacs.conftest import exam_order
 
@@ -131,7 +131,7 @@ async def test_orders_over_mllp_are_acked_refused_or_deferred(pacs: PacsServer) 
 async def test_the_simulator_sends_a_report_his_side_acknowledges(pacs: PacsServer) -> None:
     exam = pacs.simulator.state.place("ACC8103", {"patientId": "P-TEST-3", "patientName": "测试患者丁"})
     report = build_oru(exam, findings="双肺纹理清晰。", impression="胸部正位片未见异常。", pdf=b"%PDF-1.4 test")
-    assert map_oru(report, max_attachment_bytes=1024).report.impression == "胸部正位片未见异常。"
+    assert map_oru(store_ready_oru(report, max_attachment_bytes=1024).message).impression == "胸部正位片未见异常。"
 
     async def his_listener(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         decoder, messages = MllpDecoder(), []

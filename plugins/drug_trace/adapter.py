@@ -22,12 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engine.adapters.base import Adapter, AdapterConfig, AdapterServices, Wire
 from engine.business_keys import KeysOut
-from engine.errors import InputError
+from engine.errors import ConfigError
 from engine.message import Delivery, Payload
 from plugins.drug_trace.codes import DEFAULT_PATTERN, PRODUCT_PREFIX_DIGITS, CodeRules, ProductMap
-from plugins.drug_trace.expansion import EXPAND_FIELD, CaseExpander, plan
+from plugins.drug_trace.expansion import EXPAND_FIELD, CaseExpander
 from plugins.drug_trace.ledger import SaleLedger
 from plugins.drug_trace.settings import BaseDirConfig, TopAccess
+from plugins.drug_trace.uploads import BATCH_INFNOS, UploadBuilder, call_keys
 from plugins.yibao.api import (
     CentreClient,
     Deployment,
@@ -36,27 +37,14 @@ from plugins.yibao.api import (
     SigningConfig,
     SignInSessions,
     build_signer,
-    validate_input,
+    catalogue,
 )
 
 log = structlog.get_logger(__name__)
 
 
-class Kind(BaseModel):
-    infno: str
-    node: str
-    ledger: str | None = None  # "sell", "take_back" or none
-
-
-KINDS: dict[str, Kind] = {
-    "sale": Kind(infno="3505", node="selinfo", ledger="sell"),
-    "return": Kind(infno="3506", node="selinfo", ledger="take_back"),
-    "stock": Kind(infno="3501", node="invinfo"),
-    "stock_change": Kind(infno="3502", node="invinfo"),
-}
 # A stock count states the whole inventory of an item: repeating it changes nothing.
-REPEATABLE_INFNOS = frozenset({"3501"})
-DOCUMENT_FIELD = "rtal_docno"
+REPEATABLE_INFNOS = frozenset({"3501", "3501A"})
 
 
 class OperatorConfig(BaseModel):
@@ -88,6 +76,10 @@ class DrugTraceConfig(BaseDirConfig):
     timeout: float = Field(30.0, gt=0, description="seconds to wait for the centre's answer")
     msgid_node: int = Field(0, ge=0, description="this engine node's number (msgids unique across nodes)")
     msgid_nodes: int = Field(1, ge=1, le=9000, description="how many engine nodes share this fixmedins_code")
+    batch_variants: bool = Field(
+        False, description="accept several records per message (`items`) and upload them as one 3505A "
+        "(selinfoDetail) or 3501A (invinfoDetail): province-specific, only where the centre offers them",
+    )
     relation: TopAccess | None = Field(
         None, description="the 码上放心 relation query: when given, codes whose prefix the mapping table marks "
         "`large` (cases, cartons) are expanded into their box codes before upload",
@@ -118,6 +110,10 @@ class DrugTraceAdapter(Adapter):
         super().__init__(config, services)
         assert isinstance(config, DrugTraceConfig)
         self.settings = config
+        uncatalogued = sorted(BATCH_INFNOS - set(catalogue())) if config.batch_variants else []
+        if uncatalogued:
+            raise ConfigError([f"drug_trace batch_variants: the yibao catalogue has no {', '.join(uncatalogued)} "
+                               "(plugins.yibao.api.catalogue); the batch variants cannot be sent"])
         self.rules = CodeRules(
             re.compile(config.code_pattern),
             ProductMap.load(config.path(config.mapping_table), prefix_digits=config.prefix_digits),
@@ -141,49 +137,13 @@ class DrugTraceAdapter(Adapter):
         self.expander = None if config.relation is None else CaseExpander(
             config.relation.relations(services, config.base_dir), self.ledger, self.rules.pattern
         )
+        self.uploads = UploadBuilder(self.rules, self.ledger, self.default_operator,
+                                     batch_variants=config.batch_variants, expand_large=self.expander is not None)
 
     # --- request -----------------------------------------------------------------------------
 
     def transform(self, request: Payload) -> Payload:
-        call = _his_call(request)
-        kind = KINDS[call["kind"]]
-        record = dict(call["record"])
-        codes, catalogue_code = self.rules.check(call.get("trace_codes"), field="trace_codes")
-        given = record.setdefault("med_list_codg", catalogue_code)
-        if given != catalogue_code:
-            raise InputError(
-                f"the trace codes belong to catalogue item {catalogue_code}, not {given}", field="record.med_list_codg"
-            )
-        record["drugtracinfo"] = [{"drug_trac_codg": code} for code in codes]
-        input_ = {kind.node: record}
-        validate_input(kind.infno, input_)
-        document = ""
-        if kind.ledger is not None:
-            given_document = record.get(DOCUMENT_FIELD)
-            if not isinstance(given_document, str) or not given_document:
-                raise InputError("the retail document number is needed to track its codes", field="record.rtal_docno")
-            document = f"{call['kind']}:{given_document}"
-            record_in_ledger = self.ledger.sell if kind.ledger == "sell" else self.ledger.take_back
-            record_in_ledger(codes, document, field="trace_codes")
-        upload: dict[str, Any] = {"infno": kind.infno, "input": input_, "operator": self._operator(call)}
-        large = [code for code in codes if self.rules.products.is_large(code)]
-        if large and self.expander is not None:
-            upload[EXPAND_FIELD] = plan(codes, large, ledger=kind.ledger, document=document)
-        insuplc = call.get("insuplc_admdvs")
-        if insuplc not in (None, ""):
-            if not (isinstance(insuplc, str) and re.fullmatch(r"\d{6}", insuplc)):
-                raise InputError("must be a 6-digit area code", field="insuplc_admdvs")
-            upload["insuplc_admdvs"] = insuplc
-        return Payload.from_json(upload)
-
-    def _operator(self, call: dict[str, Any]) -> dict[str, str]:
-        given = call.get("operator")
-        if given is None:
-            return {"opter": self.default_operator.opter, "opter_name": self.default_operator.opter_name}
-        if not (isinstance(given, dict) and isinstance(given.get("opter"), str)
-                and isinstance(given.get("opter_name"), str)):
-            raise InputError("needs opter and opter_name strings", field="operator")
-        return {"opter": given["opter"], "opter_name": given["opter_name"]}
+        return self.uploads.build(request)
 
     def is_idempotent(self, request: Payload) -> bool:
         return str(request.json().get("infno")) in REPEATABLE_INFNOS
@@ -224,40 +184,3 @@ class DrugTraceAdapter(Adapter):
 
     async def aclose(self) -> None:
         self.ledger.close()
-
-
-def _his_call(request: Payload) -> dict[str, Any]:
-    try:
-        call = request.json()
-    except ValueError as exc:
-        raise InputError(f"body is not JSON: {exc}", field="body") from exc
-    if not isinstance(call, dict):
-        raise InputError("must be a JSON object", field="body")
-    if call.get("kind") not in KINDS:
-        raise InputError(f"must be one of {', '.join(KINDS)}", field="kind")
-    if not isinstance(call.get("record"), dict):
-        raise InputError(f"must be the {KINDS[call['kind']].node} fields as an object", field="record")
-    return call
-
-
-def call_keys(request: Payload) -> dict[str, str | list[str]]:
-    """The business keys of a HIS call, as far as it can be read (also for a refused one):
-    `trace_code` holds every code of the call, so any of them finds the message."""
-    try:
-        call = request.json()
-    except ValueError:
-        return {}
-    if not isinstance(call, dict):
-        return {}
-    # the first key is the message's correlation key: the retail document when there is one
-    record = call.get("record")
-    keys: dict[str, str | list[str]] = {}
-    if isinstance(record, dict):
-        keys.update({name: record[name] for name in ("rtal_docno", "setl_id", "rxno")
-                     if isinstance(record.get(name), str)})
-    codes = call.get("trace_codes")
-    if isinstance(codes, list):
-        keys["trace_code"] = [code for code in codes if isinstance(code, str) and code]
-    if isinstance(call.get("kind"), str):
-        keys["kind"] = call["kind"]
-    return keys

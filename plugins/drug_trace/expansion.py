@@ -24,10 +24,10 @@ from plugins.drug_trace.top import CodeRelations
 EXPAND_FIELD = "expand"
 
 
-def plan(codes: list[str], large: list[str], *, ledger: str | None, document: str) -> dict[str, Any]:
-    """What send() must expand: the large codes with their positions in HIS's list, and the
+def plan(large: dict[str, str], *, ledger: str | None, document: str) -> dict[str, Any]:
+    """What send() must expand: the large codes with the field HIS wrote each in, and the
     ledger step (`sell`, `take_back` or none) and document their box codes are recorded under."""
-    return {"codes": {code: codes.index(code) for code in large}, "ledger": ledger, "document": document}
+    return {"codes": large, "ledger": ledger, "document": document}
 
 
 def trace_rows(input_: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -57,14 +57,14 @@ class CaseExpander:
         """Replace, in place, each planned code of the upload's `drugtracinfo` lists by its box
         codes; returns the codes the upload now carries and the expansions made."""
         planned = upload.get(EXPAND_FIELD) or {}
-        positions: dict[str, int] = planned.get("codes") or {}
+        fields: dict[str, str] = planned.get("codes") or {}
         result = Expanded()
-        for code, position in positions.items():
+        for code, written_as in fields.items():
             wire.step(step="relation", code=code)
-            result.boxes[code] = await self._boxes(code, position, wire)
+            boxes = result.boxes[code] = await self._boxes(code, written_as, wire)
             if planned.get("ledger") is not None:
                 record = self.ledger.sell if planned["ledger"] == "sell" else self.ledger.take_back
-                record(result.boxes[code], str(planned["document"]), field=f"trace_codes[{position}].boxes")
+                record(boxes, str(planned["document"]), fields=[f"{written_as}.boxes[{i}]" for i in range(len(boxes))])
         for row in trace_rows(upload["input"]):
             codes = [str(entry.get("drug_trac_codg")) for entry in row["drugtracinfo"] if isinstance(entry, dict)]
             codes = [box for code in codes for box in result.boxes.get(code, [code])]
@@ -72,11 +72,11 @@ class CaseExpander:
             result.codes.extend(codes)
         return result
 
-    async def _boxes(self, code: str, position: int, wire: Wire) -> list[str]:
+    async def _boxes(self, code: str, written_as: str, wire: Wire) -> list[str]:
         try:
             boxes = await self.relations.smallest_codes(code, wire)
         except InputError as unknown:
-            raise InputError(unknown.reason, field=f"trace_codes[{position}]") from unknown
+            raise InputError(unknown.reason, field=written_as) from unknown
         odd = [box for box in boxes if not self.pattern.fullmatch(box)]
         if odd:
             raise PermanentError(

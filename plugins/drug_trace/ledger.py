@@ -45,17 +45,18 @@ class SaleLedger:
         )
         return {code: (state, document) for code, state, document in rows}
 
-    def sell(self, codes: list[str], document: str, *, field: str) -> None:
-        """Record a sale; InputError naming `field[i]` when a code is sold and not returned."""
-        self._record(codes, document, field=field, new_state=SOLD, allowed_before=(None, RETURNED),
+    def sell(self, codes: list[str], document: str, *, fields: list[str]) -> None:
+        """Record a sale; InputError naming `fields[i]` (where HIS wrote code i) when a code
+        is sold and not returned."""
+        self._record(codes, document, fields=fields, new_state=SOLD, allowed_before=(None, RETURNED),
                      refusal="already sold by document {document} and not returned")
 
-    def take_back(self, codes: list[str], document: str, *, field: str) -> None:
-        """Record a return; InputError naming `field[i]` when a code was never sold or is back already."""
-        self._record(codes, document, field=field, new_state=RETURNED, allowed_before=(SOLD,),
+    def take_back(self, codes: list[str], document: str, *, fields: list[str]) -> None:
+        """Record a return; InputError naming `fields[i]` when a code was never sold or is back already."""
+        self._record(codes, document, fields=fields, new_state=RETURNED, allowed_before=(SOLD,),
                      refusal="not sold (last seen: {state} by document {document})")
 
-    def _record(self, codes: list[str], document: str, *, field: str, new_state: str,
+    def _record(self, codes: list[str], document: str, *, fields: list[str], new_state: str,
                 allowed_before: tuple[str | None, ...], refusal: str) -> None:
         with self._lock:
             self._connection.execute("BEGIN IMMEDIATE")
@@ -67,7 +68,7 @@ class SaleLedger:
                         continue
                     if state not in allowed_before:
                         reason = refusal.format(state=state, document=by) if state else "never sold"
-                        raise InputError(reason, field=f"{field}[{index}]")
+                        raise InputError(reason, field=fields[index])
                 self._connection.executemany(
                     "INSERT INTO trace_codes (code, state, document) VALUES (?, ?, ?) "
                     "ON CONFLICT (code) DO UPDATE SET state = excluded.state, document = excluded.document",

@@ -23,7 +23,8 @@ import click
 
 from engine.errors import ConfigError, StoreError
 from engine.message import StageName
-from plugins.drug_trace.adapter import DrugTraceAdapter, call_keys
+from plugins.drug_trace.adapter import DrugTraceAdapter
+from plugins.drug_trace.uploads import call_keys
 
 if TYPE_CHECKING:
     from engine.cli import CliContext

@@ -81,7 +81,7 @@ async def test_bad_input_is_refused_naming_the_field(make_adapter: MakeAdapter) 
     assert refusal(adapter, {**sale(1), "kind": "purchase"}).field == "kind"
     assert refusal(adapter, {**sale(1), "trace_codes": ["8123457"]}).field == "trace_codes[0]"
     assert refusal(adapter, sale(1, med_list_codg=IBUPROFEN_CODE)).field == "record.med_list_codg"
-    assert refusal(adapter, sale(1, sel_retn_cnt="two")).field == "input.selinfo.sel_retn_cnt"
+    assert refusal(adapter, sale(1, sel_retn_cnt="two")).field == "record.sel_retn_cnt"  # as HIS wrote it
     assert refusal(adapter, sale(1, rtal_docno="")).field == "record.rtal_docno"
     assert refusal(adapter, {**sale(1), "insuplc_admdvs": "44"}).field == "insuplc_admdvs"
 

@@ -80,14 +80,14 @@ def test_a_code_sold_and_not_returned_cannot_be_sold_again(tmp_path: Path) -> No
     ledger = SaleLedger(tmp_path / "ledger.sqlite")
     first, second = code(AMOXICILLIN_PREFIX, 1), code(AMOXICILLIN_PREFIX, 2)
     try:
-        ledger.sell([first], "sale:A", field="trace_codes")
-        ledger.sell([first], "sale:A", field="trace_codes")  # the same document built again
+        ledger.sell([first], "sale:A", fields=["trace_codes[0]"])
+        ledger.sell([first], "sale:A", fields=["trace_codes[0]"])  # the same document built again
         with pytest.raises(InputError) as caught:
-            ledger.sell([second, first], "sale:B", field="trace_codes")
+            ledger.sell([second, first], "sale:B", fields=["trace_codes[0]", "trace_codes[1]"])
         assert caught.value.field == "trace_codes[1]" and "sale:A" in caught.value.reason
-        ledger.sell([second], "sale:B", field="trace_codes")  # the refused call recorded nothing
-        ledger.take_back([first], "return:R", field="trace_codes")
-        ledger.sell([first], "sale:C", field="trace_codes")
+        ledger.sell([second], "sale:B", fields=["trace_codes[0]"])  # the refused call recorded nothing
+        ledger.take_back([first], "return:R", fields=["trace_codes[0]"])
+        ledger.sell([first], "sale:C", fields=["trace_codes[0]"])
     finally:
         ledger.close()
 
@@ -97,11 +97,11 @@ def test_a_return_of_a_code_never_sold_or_already_back_is_refused(tmp_path: Path
     sold = code(AMOXICILLIN_PREFIX, 1)
     try:
         with pytest.raises(InputError, match="never sold"):
-            ledger.take_back([sold], "return:R", field="trace_codes")
-        ledger.sell([sold], "sale:A", field="trace_codes")
-        ledger.take_back([sold], "return:R", field="trace_codes")
+            ledger.take_back([sold], "return:R", fields=["trace_codes[0]"])
+        ledger.sell([sold], "sale:A", fields=["trace_codes[0]"])
+        ledger.take_back([sold], "return:R", fields=["trace_codes[0]"])
         with pytest.raises(InputError, match="returned"):
-            ledger.take_back([sold], "return:S", field="trace_codes")
+            ledger.take_back([sold], "return:S", fields=["trace_codes[0]"])
     finally:
         ledger.close()
 
@@ -109,11 +109,11 @@ def test_a_return_of_a_code_never_sold_or_already_back_is_refused(tmp_path: Path
 def test_the_ledger_survives_a_restart(tmp_path: Path) -> None:
     sold = code(AMOXICILLIN_PREFIX, 1)
     ledger = SaleLedger(tmp_path / "ledger.sqlite")
-    ledger.sell([sold], "sale:A", field="trace_codes")
+    ledger.sell([sold], "sale:A", fields=["trace_codes[0]"])
     ledger.close()
     reopened = SaleLedger(tmp_path / "ledger.sqlite")
     try:
         with pytest.raises(InputError):
-            reopened.sell([sold], "sale:B", field="trace_codes")
+            reopened.sell([sold], "sale:B", fields=["trace_codes[0]"])
     finally:
         reopened.close()

@@ -207,7 +207,7 @@ def parse(model: type[M], data: Any, *, party: str = "his") -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        path = ".".join(str(part) for part in first["loc"]) or "body"
+        path = ".".join(str(part) or "''" for part in first["loc"]) or "body"  # '' : a parameter without a name
         raise InputError(first["msg"], field=path, party=party) from exc
 
 

@@ -29,6 +29,8 @@ from plugins.pacs.services.models import (
 )
 
 REF = "#/components/schemas/{model}"
+NOT_BLANK = "[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+"""At least one character that is not White_Space, the set pydantic's whitespace trimming removes."""
 TITLE = "hisbridge PACS services"
 VERSION = "1.0.0"
 
@@ -41,6 +43,7 @@ ERRORS = {
 }
 ORDER_ERRORS = {**ERRORS, 502: "a sync PACS destination failed (party third_party or network)",
                 504: "a sync PACS destination did not answer in time"}
+UNROUTABLE = "no route: the engine routes no path whose parameter holds a line break"
 QUERY_ERRORS = {code: text for code, text in ERRORS.items() if code not in (400, 413)}
 
 
@@ -133,7 +136,22 @@ def _schemas() -> dict[str, Any]:
         models += [(model, "serialization") for model, _ in operation.answers.values() if model is not None]
     _, top = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
     schemas: dict[str, Any] = top["$defs"]
+    _forbid_blank(schemas)
     return schemas
+
+
+def _forbid_blank(schema: Any) -> None:
+    """The models trim surrounding whitespace before they check lengths, so a required text
+    of only whitespace is refused: say so with a pattern (JSON Schema cannot say "trimmed")."""
+    if isinstance(schema, list):
+        for item in schema:
+            _forbid_blank(item)
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and schema.get("minLength", 0) >= 1 and "pattern" not in schema:
+        schema["pattern"] = NOT_BLANK
+    for value in schema.values():
+        _forbid_blank(value)
 
 
 def _operation(operation: ApiOperation, components: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +165,10 @@ def _operation(operation: ApiOperation, components: dict[str, Any]) -> dict[str,
             for code, (model, description) in operation.answers.items()
         },
     }
-    for code, description in operation.errors.items():
+    errors = dict(operation.errors)
+    if "{" in operation.path:
+        errors.setdefault(404, UNROUTABLE)
+    for code, description in errors.items():
         spec["responses"].setdefault(str(code), _response(description, ErrorBody, components))
     if operation.parameters is not None:
         spec["parameters"] = _parameters(operation.parameters, operation.path)

@@ -126,10 +126,8 @@ class PacsWorkloadAdapter(ArchiveReader):
         return answer
 
     async def count(self, query: WorkloadQuery) -> Workload:
-        since = datetime.combine(query.first_day, time(), UTC) - SCAN_MARGIN
-        until = datetime.combine(query.last_day, time(), UTC) + SCAN_MARGIN * 2 + timedelta(
-            days=self.settings.report_delay_days
-        )
+        since = _midnight_utc(query.first_day, -SCAN_MARGIN)
+        until = _midnight_utc(query.last_day, SCAN_MARGIN * 2 + timedelta(days=self.settings.report_delay_days))
         reports, truncated = await self.archive.reports_received(since, until, limit=self.settings.max_reports)
         tally = _Tally()
         for exam in _exams(reports):
@@ -144,6 +142,14 @@ class PacsWorkloadAdapter(ArchiveReader):
             by_exam=tally.rows(tally.by_exam), by_device=tally.rows(tally.by_device),
             by_technician=tally.rows(tally.by_technician), truncated=truncated,
         )
+
+
+def _midnight_utc(day: date, shift: timedelta) -> datetime:
+    """The day's start moved by `shift`, held at the calendar's ends (year 1, year 9999)."""
+    try:
+        return datetime.combine(day, time(), UTC) + shift
+    except OverflowError:
+        return (datetime.min if shift < timedelta(0) else datetime.max).replace(tzinfo=UTC)
 
 
 @dataclass

@@ -348,3 +348,13 @@ async def test_workload_refuses_a_backwards_period(daemon: Daemon, client: httpx
     assert (error["field"], error["party"]) == ("to", "his") and "before from" in error["reason"]
     view = await daemon.engine.store.get_message(error["message_id"])
     assert view is not None and view.channel == "pacs_workload" and view.status == "failed"
+
+
+@pytest.mark.parametrize(("first", "last"), [("0001-01-01", "0001-01-02"), ("9999-12-30", "9999-12-31")])
+async def test_workload_at_the_ends_of_the_calendar(
+    daemon: Daemon, client: httpx.AsyncClient, first: str, last: str
+) -> None:
+    """Found by the schema-driven test: the scan window once stepped past year 1 and year 9999."""
+    response = await client.get(f"{daemon.url}{API}/workload?from={first}&to={last}", headers=his())
+    assert response.status_code == 200, response.text
+    assert response.json()["exams"] == 0

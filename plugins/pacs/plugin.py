@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import click
     from starlette.routing import BaseRoute
 
+    from engine.demo.acts import DemoAct
     from engine.runtime import Engine
 
 _background: set[asyncio.Task[None]] = set()
@@ -41,7 +42,9 @@ def fault_rules() -> list[FaultRule]:
 
 @hookimpl
 def hisbridge_register_adapters() -> list[type[Adapter]]:
-    return [PacsHl7Adapter, PacsSoapAdapter, PacsRestAdapter, PacsWorklistAdapter, PacsReportHisAdapter, *SERVICE_ADAPTERS]
+    return [
+        PacsHl7Adapter, PacsSoapAdapter, PacsRestAdapter, PacsWorklistAdapter, PacsReportHisAdapter, *SERVICE_ADAPTERS,
+    ]
 
 
 @hookimpl
@@ -71,6 +74,13 @@ def hisbridge_register_commands(cli: click.Group) -> None:
     from plugins.pacs.cli import register  # lazily: only the CLI needs it
 
     register(cli)
+
+
+@hookimpl
+def hisbridge_register_demo_acts() -> list[type[DemoAct]]:
+    from plugins.pacs.demo_act import ExamAct  # lazily: only the demo needs it
+
+    return [ExamAct]
 
 
 @hookimpl

@@ -66,8 +66,8 @@ class MllpEndpoint:
             self.state.calls.append(Call("hl7", HL7_OPERATION, None, fault.kind))
             return acknowledge(message, outcome, error=AckError("207", fault.text)).payload
         try:
-            control, accession, patient_id = _order_control(message)
-            _apply(self.state, control, accession, patient_id)
+            control, accession, patient = _order_control(message)
+            _apply(self.state, control, accession, patient)
         except OrderRefused as refused:
             self.state.calls.append(Call("hl7", HL7_OPERATION, None, "rejected"))
             condition = "204" if refused.status == 404 else "205" if refused.status == 409 else "101"
@@ -76,8 +76,8 @@ class MllpEndpoint:
         return acknowledge(message, Outcome.ACCEPT).payload
 
 
-def _order_control(message: bytes) -> tuple[str, str, str]:
-    """(ORC-1, OBR-18, PID-3.1) of an order."""
+def _order_control(message: bytes) -> tuple[str, str, dict[str, str]]:
+    """(ORC-1, OBR-18, the patient's PID-3.1 id and PID-5 name) of an order."""
     decoded = decode_message(message)
     try:
         header = MshHeader.parse(decoded.text)
@@ -90,12 +90,16 @@ def _order_control(message: bytes) -> tuple[str, str, str]:
     pid, orc, obr = rows.get("PID", []), rows.get("ORC", []), rows.get("OBR", [])
     control = orc[1] if len(orc) > 1 else ""
     accession = obr[18] if len(obr) > 18 else ""
-    patient_id = pid[3].split(header.separators.component)[0] if len(pid) > 3 else ""
-    return control, accession, patient_id
+    component = header.separators.component
+    patient = {
+        "patientId": pid[3].split(component)[0] if len(pid) > 3 else "",
+        "patientName": "".join(pid[5].split(component)[:2]) if len(pid) > 5 else "",
+    }
+    return control, accession, patient
 
 
-def _apply(state: PacsState, control: str, accession: str, patient_id: str) -> Exam:
-    order = {"accessionNumber": accession, "patientId": patient_id}
+def _apply(state: PacsState, control: str, accession: str, patient: dict[str, str]) -> Exam:
+    order = {"accessionNumber": accession, **patient}
     if control == "NW":
         return state.place(accession, order)
     if control == "XO":

@@ -15,6 +15,7 @@ daemon) and `outage` (the platform is down during the burst and started afterwar
 accept rate and the drain rate are each measured alone).
 
     python bench/e_invoice_burst.py [--count 5000] [--concurrency 32] [--mode live|outage|both]
+                                    [--profile DAEMON.prof]   # the daemon's main thread under cProfile
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class Result:
         ])
 
 
-async def measure(count: int, concurrency: int, *, outage: bool) -> Result:
+async def measure(count: int, concurrency: int, *, outage: bool, profile: str | None = None) -> Result:
     api_port, platform_port = free_port(), free_port()
     api, platform = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{platform_port}"
     env = {**os.environ, "BENCH_HIS_TOKEN": TOKEN, "BENCH_EINVOICE_KEY": KEY, "HISBRIDGE_SIM_EINVOICE_KEY": KEY}
@@ -160,7 +161,8 @@ async def measure(count: int, concurrency: int, *, outage: bool) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         conf = write_conf(Path(tmp), api_port, platform + "/medical-web")
         simulator = None if outage else await _start(env, *simulate)
-        daemon = await _start(env, "-m", "engine.cli", "--conf", str(conf), "run")
+        profiled = ("-m", "cProfile", "-o", profile) if profile else ()
+        daemon = await _start(env, *profiled, "-m", "engine.cli", "--conf", str(conf), "run")
         connector = aiohttp.TCPConnector(limit=concurrency)
         try:
             async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
@@ -204,10 +206,13 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--mode", choices=("live", "outage", "both"), default="both")
+    parser.add_argument("--profile", metavar="FILE", help="run the daemon under cProfile, writing FILE[.mode]")
     args = parser.parse_args()
     modes = ("live", "outage") if args.mode == "both" else (args.mode,)
     for mode in modes:
-        print(asyncio.run(measure(args.count, args.concurrency, outage=mode == "outage")).report(), flush=True)
+        profile = f"{args.profile}.{mode}" if args.profile else None
+        result = asyncio.run(measure(args.count, args.concurrency, outage=mode == "outage", profile=profile))
+        print(result.report(), flush=True)
 
 
 if __name__ == "__main__":

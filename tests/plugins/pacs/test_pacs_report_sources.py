@@ -31,7 +31,7 @@ from engine.store.blobs import BLOB_KEY
 from engine.transports.http import HttpClients
 from engine.transports.soap import SoapCaller, WsdlCache
 from plugins.pacs.report_sources import PacsOruSource, PacsReportHttpSource
-from plugins.pacs.simulator import PacsServer
+from plugins.pacs.simulator import PacsServer, ReportSender, ReportWriting
 from tests.plugins.pacs.conftest import exam_order
 from tests.plugins.pacs.test_pacs_oru import PDF, oru
 
@@ -289,3 +289,27 @@ async def test_rest_posts_are_taken_or_refused_with_a_4xx(
     assert blob_count(engine) == 1
     view = await engine.store.get_message(taken.json()["message_id"])
     assert view is not None and view.business_keys[BLOB_KEY] == report["attachments"][0]["ref"]
+
+
+async def test_the_simulated_pacs_reports_in_each_style(engine: Engine, his_system: Upstream, pacs: PacsServer) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while len(pacs.simulator.state.exams) < 3:  # the orders reach the PACS through the outbox
+        assert loop.time() < deadline, "the orders never reached the PACS"
+        await asyncio.sleep(0.02)
+    oru_source = source(engine, PacsOruSource)
+    sender = ReportSender(mllp=("127.0.0.1", oru_source.port), http_url=source(engine, PacsReportHttpSource).url)
+    writing = ReportWriting("颅内未见明显异常密度影。", "未见明显异常。", PDF)
+    try:
+        sent = [
+            await sender.send(pacs.simulator.state.exams[accession], writing, style=style)
+            for accession, style in (("ACC9001", "hl7"), ("ACC9002", "soap"), ("ACC9003", "rest"))
+        ]
+    finally:
+        await sender.aclose()
+
+    assert [(report.style, report.accepted) for report in sent] == [("hl7", True), ("soap", True), ("rest", True)]
+    reports = await delivered(his_system, 3)
+    assert sorted(r["accession_number"] for r in reports) == ["ACC9001", "ACC9002", "ACC9003"]
+    assert {r["patient"]["name"] for r in reports} == {"测试患者甲"}
+    assert len({r["attachments"][0]["ref"] for r in reports}) == 1 and blob_count(engine) == 1

@@ -3,37 +3,42 @@ got, and the faults it was told to inject."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from engine import simulation
+from engine.simulation import FaultQueue
 from plugins.pacs.model import study_uid
 
-FaultKind = Literal["soap_fault", "malformed", "slow", "http500", "reject", "ae", "ar"]
 FAULT_KINDS: tuple[str, ...] = ("soap_fault", "malformed", "slow", "http500", "reject", "ae", "ar")
 
 
 @dataclass
-class Fault:
+class Fault(simulation.Fault):
     """Misbehave on the next `count` calls of `operation` (None: any call, SOAP or REST).
 
     `soap_fault` answers a SOAP fault (REST: 500 with an error body) with `text`;
     `reject` a result code `code` with `text` (REST: 422); `malformed` broken XML (REST:
-    broken JSON); `http500` an HTML error page; `slow` waits `delay` seconds, then answers.
+    broken JSON); `http500` an HTML error page; `slow` waits `delay` seconds (give one: the
+    shared default is 0), then answers.
     Over MLLP (operation `ORM`): `ae` and `ar` answer an AE or AR ACK with `text`.
+    The queue is the engine's shared `engine.simulation.FaultQueue`.
     """
 
-    kind: FaultKind
     operation: str | None = None
-    count: int = 1
     text: str = "PACS internal error"
     code: int = 9
-    delay: float = 1.0
+
+    @property
+    def target(self) -> str:
+        return self.operation or simulation.ANY
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
         if data.get("kind") not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
-        return cls(**{key: value for key, value in data.items() if key in cls.__dataclass_fields__})
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 class OrderRefused(Exception):
@@ -67,19 +72,14 @@ class PacsState:
     def __init__(self) -> None:
         self.exams: dict[str, Exam] = {}
         self.calls: list[Call] = []
-        self.faults: list[Fault] = []
+        self.faults: FaultQueue[Fault] = FaultQueue()
 
     def inject(self, fault: Fault) -> None:
-        self.faults.append(fault)
+        self.faults.inject(fault)
 
     def take_fault(self, operation: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.operation in (None, operation) and fault.count > 0:
-                fault.count -= 1
-                if fault.count == 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
+        """The first fault aimed at `operation` (or at any call), with one use counted."""
+        return self.faults.take(operation)
 
     def place(self, accession: str, order: dict[str, Any]) -> Exam:
         if not accession:
@@ -113,4 +113,4 @@ class PacsState:
     def reset(self) -> None:
         self.exams.clear()
         self.calls.clear()
-        self.faults.clear()
+        self.faults = FaultQueue()

@@ -66,7 +66,7 @@ async def test_a_fault_can_target_one_operation(pacs: PacsServer, http: httpx.As
         assert placed["resultCode"] == 0  # zeep unwraps a response with one part
     finally:
         await clients.aclose()
-    assert pacs.simulator.state.faults[0].operation == "CancelExamOrder"  # still waiting for its operation
+    assert next(iter(pacs.simulator.state.faults)).operation == "CancelExamOrder"  # still waiting for its operation
 
 
 async def test_a_soap_request_that_is_not_xml_gets_a_client_fault(pacs: PacsServer, http: httpx.AsyncClient) -> None:

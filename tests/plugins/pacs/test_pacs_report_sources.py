@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,9 @@ from plugins.pacs.report_sources import PacsOruSource, PacsReportHttpSource
 from plugins.pacs.simulator import PacsServer, ReportSender, ReportWriting
 from tests.plugins.pacs.conftest import exam_order
 from tests.plugins.pacs.test_pacs_oru import PDF, oru
+from tests.support.postgres import postgres_schema
 
+POSTGRES_URL = os.environ.get("HISBRIDGE_TEST_DATABASE_URL")
 LIMIT = 4096
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01\x02" * 100
 
@@ -53,11 +56,22 @@ def his_destination(name: str, his_system: Upstream) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("HISBRIDGE_TEST_DATABASE_URL is not set")
+    with postgres_schema(POSTGRES_URL) as url:
+        yield url
+
+
 @pytest.fixture
-async def engine(tmp_path: Path, his_system: Upstream, pacs: PacsServer) -> AsyncIterator[Engine]:
+async def engine(tmp_path: Path, store_url: str, his_system: Upstream, pacs: PacsServer) -> AsyncIterator[Engine]:
     conf = tmp_path / "conf"
     (conf / "channels").mkdir(parents=True)
-    settings = {"store": {"url": f"sqlite:///{tmp_path / 'store.db'}"}, "outbox": {"poll_interval": 0.02}}
+    settings = {"store": {"url": store_url}, "outbox": {"poll_interval": 0.02}}
     (conf / "hisbridge.yaml").write_text(yaml.safe_dump(settings))
     report_checks = {"port": 0, "max_attachment_bytes": LIMIT}
     channels = {
@@ -127,6 +141,15 @@ async def delivered(his_system: Upstream, count: int) -> list[dict[str, Any]]:
     return [json.loads(body) for body in his_system.accepted_bodies()]
 
 
+async def settled(engine: Engine, channel: str) -> None:
+    """Wait until every message of the channel is finished (its attempts are recorded)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while any(view.status in ("received", "queued") for view in await engine.store.list_messages(channel=channel)):
+        assert loop.time() < deadline, f"messages of {channel} never finished"
+        await asyncio.sleep(0.02)
+
+
 def stored_bodies(engine: Engine) -> list[bytes]:
     url = engine.store.url
     db = sa.create_engine(url)
@@ -159,6 +182,7 @@ async def test_a_report_over_mllp_reaches_his_with_its_pdf_stored_once(engine: E
     blob = await engine.store.get_blob(attachment["ref"])
     assert blob is not None and blob.data == PDF and blob.content_type == "application/pdf"
     assert blob_count(engine) == 1
+    await settled(engine, "pacs_reports_hl7")
     bodies = stored_bodies(engine)
     assert not any(PDF in body or base64.b64encode(PDF) in body for body in bodies)
     assert sum(attachment["ref"].encode() in body for body in bodies) >= 3  # raw, transformed, sent
@@ -313,3 +337,16 @@ async def test_the_simulated_pacs_reports_in_each_style(engine: Engine, his_syst
     assert sorted(r["accession_number"] for r in reports) == ["ACC9001", "ACC9002", "ACC9003"]
     assert {r["patient"]["name"] for r in reports} == {"测试患者甲"}
     assert len({r["attachments"][0]["ref"] for r in reports}) == 1 and blob_count(engine) == 1
+
+
+async def test_malformed_xml_gets_a_client_fault(engine: Engine, client: httpx.AsyncClient) -> None:
+    url = f"{source(engine, PacsReportHttpSource).url}/ExamReportService"
+    answer = await client.post(url, content=b'<?xml version="1.0"?><soap:Envelope><soap:Body><broken',
+                               headers={"Content-Type": "text/xml"})
+
+    assert answer.status_code == 400
+    assert b"<faultcode>soap:Client</faultcode>" in answer.content and b"not well-formed XML" in answer.content
+    [view] = await engine.store.list_messages(channel="pacs_reports_http")
+    assert (view.status, view.party, view.rule_id) == ("failed", "third_party", "pacs.third_party.report_invalid")
+    raw = await engine.store.get_stage(view.id, "raw")
+    assert raw is not None and raw.body.endswith(b"<broken")

@@ -27,7 +27,7 @@ from engine.message import Delivery, Payload
 from plugins.yibao.centre import CentreClient, CentreReply, EndpointPaths
 from plugins.yibao.envelope import Deployment, Operator
 from plugins.yibao.msgid import MsgIdGenerator, tool_generator
-from plugins.yibao.response import SIGN_IN_INVALID, CentreRejected
+from plugins.yibao.response import CentreRejected, is_sign_in_invalid
 from plugins.yibao.session import SignInSessions
 from plugins.yibao.settlement import reverse_lost_call
 from plugins.yibao.signing import NoSigning, SigningConfig, build_signer
@@ -190,7 +190,7 @@ class YibaoAdapter(Adapter):
         try:
             reply = await self._post_or_reverse(spec, envelope, operator, wire)
         except CentreRejected as refused:
-            if not spec.sign_in or not SIGN_IN_INVALID.search(str(refused.detail.get("err_msg", ""))):
+            if not spec.sign_in or not is_sign_in_invalid(refused):
                 raise
             sign_no = await self.sessions.renew(operator, sign_no, wire)
             envelope = _stamped(envelope, sign_no=sign_no, msgid=self.centre.msgids.next())

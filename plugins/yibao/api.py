@@ -14,8 +14,11 @@ Everything here is kept stable; the rest of the package is internal. A typical u
     reply = await centre.post(envelope, wire)            # CentreRejected when infcode != 0
 
 or, without a CentreClient, `build_envelope(...)` then `await sign(signer, envelope, http)`
-for the exact body and headers to post. Adapters that reuse the yibao rules get them by
-putting `centre: yibao` in their errors' detail (CentreClient.post does).
+for the exact body and headers to post. A refusal that `is_sign_in_invalid(error)` calls for
+`await sessions.renew(operator, failed_sign_no, wire)` and one repeat under a new msgid.
+`GatewaySigner()` (what `build_signer(NoSigning(), ...)` gives) adds no gateway headers.
+Adapters that reuse the yibao rules get them by putting `centre: yibao` in their errors' detail
+(CentreClient.post does).
 """
 
 from __future__ import annotations
@@ -34,10 +37,16 @@ from plugins.yibao.centre import (
 from plugins.yibao.envelope import ENVELOPE_FIELDS, Deployment, Operator, build_envelope
 from plugins.yibao.msgid import MsgIdGenerator
 from plugins.yibao.plugin import fault_rules
-from plugins.yibao.response import CentreAnswer, CentreRejected, parse_answer, split_trace
+from plugins.yibao.response import (
+    CentreAnswer,
+    CentreRejected,
+    is_sign_in_invalid,
+    parse_answer,
+    split_trace,
+)
 from plugins.yibao.session import SignInSessions
 from plugins.yibao.settlement import SettlementReversed, SettlementUnresolved
-from plugins.yibao.signing import GatewaySigner, SigningConfig, build_signer
+from plugins.yibao.signing import GatewaySigner, NoSigning, SigningConfig, build_signer
 from plugins.yibao.transactions import (
     InputProblems,
     Transaction,
@@ -66,6 +75,7 @@ __all__ = [
     "GatewaySigner",
     "InputProblems",
     "MsgIdGenerator",
+    "NoSigning",
     "Operator",
     "SettlementReversed",
     "SettlementUnresolved",
@@ -76,6 +86,7 @@ __all__ = [
     "build_signer",
     "catalogue",
     "fault_rules",
+    "is_sign_in_invalid",
     "parse_answer",
     "sign",
     "split_trace",

@@ -65,6 +65,23 @@ class CentreRejected(PermanentError):
     """The centre answered `infcode != 0`; `detail` holds infcode, err_msg and trace_id."""
 
 
+def is_sign_in_invalid(refusal: CentreAnswer | BaseException | str | None) -> bool:
+    """True when a centre refusal means the sign-in (sign_no) is no longer accepted, so the
+    caller should sign in again (9001) and repeat the call once under a new msgid.
+
+    Takes a parsed answer, an error raised for one (its `detail["err_msg"]`, as
+    `CentreRejected` carries it), or the err_msg text itself (with or without its trace suffix).
+    """
+    if isinstance(refusal, CentreAnswer):
+        return refusal.sign_in_invalid
+    if isinstance(refusal, BaseException):
+        detail = getattr(refusal, "detail", None)
+        refusal = str(detail.get("err_msg") or "") if isinstance(detail, dict) else None
+    if not refusal:
+        return False
+    return SIGN_IN_INVALID.search(split_trace(refusal)[0]) is not None
+
+
 def split_trace(err_msg: str | None) -> tuple[str, str | None, str | None]:
     """`("text", trace_id, node_ip)` from `"text(traceId@ip)"`; no suffix → `(text, None, None)`."""
     if not err_msg:

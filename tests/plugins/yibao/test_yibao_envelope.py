@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 
 from engine.errors import InputError, PermanentError
+from plugins.yibao.api import CentreRejected, is_sign_in_invalid
 from plugins.yibao.envelope import ENVELOPE_FIELDS, Deployment, Operator, build_envelope
 from plugins.yibao.response import parse_answer, parse_infcode, rejection, split_trace
 
@@ -107,3 +108,15 @@ def test_a_gateway_error_is_told_apart() -> None:
         parse_answer('{"code": 401, "message": "签名不一致!"}'.encode(), http_status=401)
     assert caught.value.detail["condition"] == "gateway_rejected"
     assert caught.value.detail["err_msg"] == "签名不一致!"
+
+
+def test_is_sign_in_invalid_recognises_the_centres_texts_whatever_shape_they_come_in() -> None:
+    text = "签到信息已失效，请重新签到(4a1f-77@10.1.2.3)"
+    refused = CentreRejected("centre rejected 2207", detail={"infcode": -1, "err_msg": "签到信息已失效"})
+    assert is_sign_in_invalid(text)
+    assert is_sign_in_invalid(refused)
+    assert is_sign_in_invalid(parse_answer(json.dumps({"infcode": -1, "err_msg": text}).encode()))
+    assert not is_sign_in_invalid("就诊凭证编号不能为空")
+    assert not is_sign_in_invalid(parse_answer(b'{"infcode": 0, "output": {}}'))
+    assert not is_sign_in_invalid(CentreRejected("no detail"))
+    assert not is_sign_in_invalid(None)

@@ -20,6 +20,7 @@ from engine.demo.acts import DemoAct, DemoStage
 from engine.demo.upstream import Upstream
 from plugins.pacs.report_sources import PacsOruSource, PacsReportHttpSource
 from plugins.pacs.simulator import PacsServer, PacsSimulator, ReportSender, ReportWriting, query_worklist
+from plugins.pacs.simulator.reports import SAMPLE_PDF
 from plugins.pacs.simulator.state import Exam
 from plugins.pacs.worklist_adapter import PacsWorklistAdapter
 
@@ -27,8 +28,7 @@ ORDERS = "pacs_exam_orders"
 REPORTS = "pacs_reports"
 REPORTS_HL7 = "pacs_reports_hl7"
 SECONDS = 15
-PDF = (b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% synthetic demo report: head CT, no abnormality\n"
-       b"trailer << /Root 1 0 R >>\n%%EOF\n")
+PDF = SAMPLE_PDF
 
 
 def exam_order(accession: str) -> dict[str, Any]:

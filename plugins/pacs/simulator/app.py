@@ -10,12 +10,17 @@ control API for fault injection.
     POST /_control/faults                   inject a Fault (JSON fields of `Fault`)
     POST /_control/reset                    forget exams, calls and faults
     GET  /_control/calls                    every call with its outcome
+    POST /_control/reports                  send a report for an exam back to the engine:
+                                            {"accession_number", "style": hl7|soap|rest,
+                                             "findings", "impression", "pdf": true}
+                                            (needs a `ReportSender`: --report-hl7 / --report-url)
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import asdict
 from typing import Any
 
 import structlog
@@ -24,7 +29,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from plugins.pacs.model import study_uid
 from plugins.pacs.simulator import soap
+from plugins.pacs.simulator.reports import REPORT_STYLES, SAMPLE_PDF, ReportSender, ReportWriting
 from plugins.pacs.simulator.state import Call, Exam, Fault, OrderRefused, PacsState
 from plugins.pacs.simulator.wsdl import service_wsdl
 
@@ -34,8 +41,9 @@ SOAP_PATH = "/ExamOrderService"
 
 
 class PacsSimulator:
-    def __init__(self, state: PacsState | None = None) -> None:
+    def __init__(self, state: PacsState | None = None, *, reporter: ReportSender | None = None) -> None:
         self.state = state or PacsState()
+        self.reporter = reporter
         self.app = Starlette(
             routes=[
                 Route(SOAP_PATH, self.soap_endpoint, methods=["GET", "POST"]),
@@ -45,6 +53,7 @@ class PacsSimulator:
                 Route("/_control/faults", self.control_fault, methods=["POST"]),
                 Route("/_control/reset", self.control_reset, methods=["POST"]),
                 Route("/_control/calls", self.control_calls, methods=["GET"]),
+                Route("/_control/reports", self.control_report, methods=["POST"]),
             ]
         )
 
@@ -121,6 +130,29 @@ class PacsSimulator:
 
     async def control_calls(self, request: Request) -> Response:
         return JSONResponse([vars(call) for call in self.state.calls])
+
+    async def control_report(self, request: Request) -> Response:
+        """Send a report back as the radiologist signs it; an exam the PACS never scheduled is
+        reported too (to see the engine refuse it), for the patient named in the request."""
+        if self.reporter is None:
+            return JSONResponse({"error": "no report destination: start with --report-hl7 and/or --report-url"}, 409)
+        body = await _json_body(request)
+        if not isinstance(body, dict) or body.get("style", "hl7") not in REPORT_STYLES:
+            return JSONResponse({"error": f"send accession_number and style, one of {', '.join(REPORT_STYLES)}"}, 400)
+        accession = str(body.get("accession_number") or "")
+        exam = self.state.exams.get(accession) or Exam(accession, "unscheduled", {
+            "patientId": str(body.get("patient_id") or "P-TEST-0000"),
+            "patientName": str(body.get("patient_name") or "测试患者"),
+        }, study_uid(accession or "none"))
+        writing = ReportWriting(
+            str(body.get("findings") or "未见明显异常。"), str(body.get("impression") or "未见明显异常。"),
+            SAMPLE_PDF if body.get("pdf") else None,
+        )
+        try:
+            sent = await self.reporter.send(exam, writing, style=body.get("style", "hl7"))
+        except (OSError, ValueError, TimeoutError) as exc:
+            return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, 502)
+        return JSONResponse(asdict(sent), 200 if sent.accepted else 422)
 
     async def _injected(self, operation: str) -> Fault | None:
         fault = self.state.take_fault(operation)

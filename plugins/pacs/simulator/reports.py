@@ -27,7 +27,13 @@ from plugins.pacs.simulator.mllp import build_oru, send_report
 from plugins.pacs.simulator.state import Exam
 
 ReportStyle = Literal["hl7", "soap", "rest"]
+REPORT_STYLES: tuple[str, ...] = ("hl7", "soap", "rest")
 AUTHOR = ("R01", "测试报告医生")
+SAMPLE_PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% synthetic report: head CT, no abnormality\n"
+    b"trailer << /Root 1 0 R >>\n%%EOF\n"
+)
+"""A small synthetic PDF for simulated reports (no real patient, no real content)."""
 
 
 @dataclass(frozen=True)
@@ -158,4 +164,13 @@ def query_worklist(host: str, port: int, *, accession: str = "", modality: str =
         association.release()
 
 
-__all__ = ["ReportSender", "ReportStyle", "ReportWriting", "SentReport", "exam_patient", "query_worklist"]
+__all__ = [
+    "REPORT_STYLES",
+    "SAMPLE_PDF",
+    "ReportSender",
+    "ReportStyle",
+    "ReportWriting",
+    "SentReport",
+    "exam_patient",
+    "query_worklist",
+]

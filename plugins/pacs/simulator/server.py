@@ -6,6 +6,7 @@ from __future__ import annotations
 from engine.serving import LocalServer, serve_until_signalled
 from plugins.pacs.simulator.app import SOAP_PATH, PacsSimulator
 from plugins.pacs.simulator.mllp import MllpEndpoint
+from plugins.pacs.simulator.reports import ReportSender
 
 
 class PacsServer(LocalServer):
@@ -31,11 +32,28 @@ class PacsServer(LocalServer):
     async def stop(self) -> None:
         await self.mllp.stop()
         await super().stop()
+        if self.simulator.reporter is not None:
+            await self.simulator.reporter.aclose()
 
 
-async def serve(host: str, port: int, hl7_port: int) -> None:
-    """Serve until SIGINT/SIGTERM, after printing where on its first line."""
-    server = PacsServer(PacsSimulator(), host=host, port=port, hl7_port=hl7_port)
+def report_address(text: str) -> tuple[str, int]:
+    """`host:port` of the engine's `pacs_oru` source."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"expected host:port, got {text!r}")
+    return host, int(port)
+
+
+async def serve(
+    host: str, port: int, hl7_port: int, *, report_hl7: str | None = None, report_url: str | None = None
+) -> None:
+    """Serve until SIGINT/SIGTERM, after printing where on its first line. With `report_hl7`
+    (host:port of a pacs_oru source) or `report_url` (a pacs_report_http source), reports are
+    sent there on `POST /_control/reports`."""
+    reporter = None
+    if report_hl7 or report_url:
+        reporter = ReportSender(mllp=report_address(report_hl7) if report_hl7 else None, http_url=report_url)
+    server = PacsServer(PacsSimulator(reporter=reporter), host=host, port=port, hl7_port=hl7_port)
     await serve_until_signalled(server, lambda running: (
         f"PACS simulator on {running.url} (WSDL {server.wsdl_url}, REST {server.rest_url}, "
         f"MLLP {host}:{server.mllp.port})"

@@ -350,3 +350,21 @@ async def test_malformed_xml_gets_a_client_fault(engine: Engine, client: httpx.A
     assert (view.status, view.party, view.rule_id) == ("failed", "third_party", "pacs.third_party.report_invalid")
     raw = await engine.store.get_stage(view.id, "raw")
     assert raw is not None and raw.body.endswith(b"<broken")
+
+
+async def test_the_simulator_reports_on_request(
+    engine: Engine, his_system: Upstream, pacs: PacsServer, client: httpx.AsyncClient
+) -> None:
+    oru, http = source(engine, PacsOruSource), source(engine, PacsReportHttpSource)
+    pacs.simulator.reporter = ReportSender(mllp=("127.0.0.1", oru.port), http_url=http.url)
+    control = f"{pacs.url}/_control/reports"
+
+    taken = await client.post(control, json={"accession_number": "ACC9001", "style": "rest", "pdf": True})
+    stray = await client.post(control, json={"accession_number": "ACC0404", "style": "hl7"})
+    wrong = await client.post(control, json={"accession_number": "ACC9001", "style": "fax"})
+
+    assert (taken.status_code, taken.json()["accepted"]) == (200, True)
+    assert stray.status_code == 422 and stray.json()["answer"].startswith("MSA|AE|")
+    assert wrong.status_code == 400
+    [report] = await delivered(his_system, 1)
+    assert report["accession_number"] == "ACC9001" and len(report["attachments"]) == 1

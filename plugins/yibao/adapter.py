@@ -175,6 +175,17 @@ class YibaoAdapter(Adapter):
         _collect_keys(call.get("input"), keys)
         return keys
 
+    def extract_reply_keys(self, reply: Payload) -> Mapping[str, str]:
+        """Keys only the centre's answer knows: the `setl_id` a 2207/2304 settlement gets, the
+        `mdtrt_id` a 2201 registration gets (from the first record of each output node)."""
+        if reply.content_type != "application/json":
+            return {}
+        answer = reply.json()
+        keys: dict[str, str] = {}
+        if isinstance(answer, dict):
+            _collect_keys(answer.get("output"), keys)
+        return keys
+
     # --- the call ----------------------------------------------------------------------------
 
     async def send(self, request: Payload, wire: Wire) -> Payload:

@@ -108,3 +108,21 @@ def test_reconcile_needs_a_yibao_destination(tmp_path: Path) -> None:
     (conf / "hisbridge.yaml").write_text("{}\n")
     result = reconcile(conf, "--date", "2026-11-01")
     assert result.exit_code == 2 and "exactly one yibao destination" in result.output
+
+
+async def test_the_setl_id_the_centre_gave_finds_the_settlement(
+    centre: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YIBAO_TEST_TIF_TOKEN", TIF_TOKEN)
+    conf = write_conf(tmp_path, centre.url)
+    kept, _cancelled = await settle_through_the_engine(conf, 2)  # HIS never sent the setl_id: only the answer has it
+
+    result = await asyncio.to_thread(
+        CliRunner().invoke, main, ["--conf", str(conf), "messages", "--key", f"setl_id={kept}", "--json"]
+    )
+
+    assert result.exit_code == 0, result.output
+    found = [json.loads(line) for line in result.output.splitlines()]
+    assert [(m["status"], m["business_keys"]["infno"], m["business_keys"]["setl_id"]) for m in found] == [
+        ("replied", "2207", kept)
+    ]

@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 
 REPORT_SOURCE_KINDS = frozenset({"pacs_oru", "pacs_report_http"})
 UNROUTED = frozenset({Status.FAILED.value, Status.FILTERED.value})
-ACCESSION_LOOKUP_LIMIT = 50
+ACCESSION_LOOKUP_LIMIT = 10
 REFUSED_HEAD_BYTES = 64 * 1024
 """Of refused input larger than the attachment limit, only this head is stored."""
 
@@ -104,15 +104,17 @@ class ReportIntake:
         if not self.config.check_accession:
             return
         channels = self.order_channels()
-        views = await self.engine.store.list_messages(
-            key=("accession_number", accession), limit=ACCESSION_LOOKUP_LIMIT
-        )
-        if not any(view.channel in channels and view.status not in UNROUTED for view in views):
-            raise UnknownAccession(
-                f"no exam order with accession number {accession} was routed by this engine "
-                f"(order channels: {', '.join(sorted(channels)) or 'none'})",
-                field="accession_number", party=self.config.party,
+        for channel in sorted(channels):
+            views = await self.engine.store.list_messages(
+                channel=channel, key=("accession_number", accession), limit=ACCESSION_LOOKUP_LIMIT
             )
+            if any(view.status not in UNROUTED for view in views):
+                return
+        raise UnknownAccession(
+            f"no exam order with accession number {accession} was routed by this engine "
+            f"(order channels: {', '.join(sorted(channels)) or 'none'})",
+            field="accession_number", party=self.config.party,
+        )
 
     async def take(
         self, message: Payload, accession: str, attachments: Iterable[InlineAttachment], *, received: Payload

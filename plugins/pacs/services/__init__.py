@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from engine.adapters.base import Adapter
 from engine.processors import Processor
-from plugins.pacs.services.archive import PacsReportArchiveAdapter
 from plugins.pacs.services.queries import PacsResultsAdapter, PacsWorkloadAdapter
 from plugins.pacs.services.scheduling import AppointmentProcessor, RegistrationProcessor
 
-SERVICE_ADAPTERS: list[type[Adapter]] = [PacsReportArchiveAdapter, PacsResultsAdapter, PacsWorkloadAdapter]
+SERVICE_ADAPTERS: list[type[Adapter]] = [PacsResultsAdapter, PacsWorkloadAdapter]
 SERVICE_PROCESSORS: list[type[Processor]] = [RegistrationProcessor, AppointmentProcessor]
 
 __all__ = ["SERVICE_ADAPTERS", "SERVICE_PROCESSORS"]

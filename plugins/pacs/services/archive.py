@@ -1,13 +1,12 @@
 """The engine as the archive of what it routed: reports and orders, read back from its store.
 
-`pacs_report_archive` is a destination to put beside HIS's on every report channel (as
-`pacs_worklist` sits beside the PACS on order channels). It sends nothing anywhere: its
-keys index the report by accession number, so the result query and the workload statistics
-find it, and name the report's attachments (business key `blob`), so the engine keeps their
-blobs as long as it keeps the report. The report itself stays where it already is, in the
-message's `raw` stage; `ExamArchive` reads it back by running the channel's own processors
-again, exactly as the outbox does at delivery, so HIS, the result query and the statistics
-see one report. Its PDF and images are the engine's blobs, read by reference.
+A report channel is one whose processors make the plugin's report JSON (`pacs_oru_report`,
+`pacs_report_json`); its `pacs_report_his` destination indexes each report by accession
+number and keeps its attachments' blobs as long as the report. The report itself stays where
+it already is, in the message's `raw` stage: `ExamArchive` reads it back by running the
+channel's own processors again, exactly as the outbox does at delivery, so HIS, the result
+query and the statistics see one report. Its PDF and images are the engine's blobs, read by
+reference. Orders are read the same way from the channels of the order destinations.
 """
 
 from __future__ import annotations
@@ -16,21 +15,19 @@ import base64
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import ValidationError
 
-from engine.adapters.base import Adapter, Wire
-from engine.business_keys import KeysOut
 from engine.errors import EngineError, InputError
 from engine.intake import run_processors
-from engine.message import Delivery, Payload, StageName, Status
-from engine.store.blobs import BLOB_KEY, REF_PREFIX
+from engine.message import Payload, StageName, Status
 from engine.store.records import MessageView
-from plugins.pacs.model import BUSINESS_KEYS, Attachment, ExamOrder, ExamReport, parse_order
+from plugins.pacs.model import ExamOrder, ExamReport, parse_order
 from plugins.pacs.order_adapter import OrderAdapter
-from plugins.pacs.services.models import json_object, parse
+from plugins.pacs.report_processor import JsonReportProcessor, OruReportProcessor
+from plugins.pacs.services.models import json_object
 from plugins.pacs.worklist_adapter import PacsWorklistAdapter
 
 if TYPE_CHECKING:
@@ -40,47 +37,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 UNUSABLE = frozenset({Status.FAILED.value, Status.FILTERED.value})
-
-
-class PacsReportArchiveAdapter(Adapter):
-    name: ClassVar[str] = "pacs_report_archive"
-    delivery: ClassVar[Delivery] = Delivery.ASYNC
-    idempotent: ClassVar[bool] = True
-    business_keys: ClassVar[tuple[str, ...]] = BUSINESS_KEYS
-    description: ClassVar[str] = (
-        "indexes the reports of a report channel by accession number for the PACS result query and workload"
-    )
-
-    def transform(self, request: Payload) -> Payload:
-        """A receipt, not a copy: the report and its attachments stay in the raw stage."""
-        report = _report(request)
-        return Payload.from_json({
-            "accession_number": report.accession_number,
-            "status": report.status.value,
-            "attachments": [attachment.sha256 for attachment in report.attachments],
-        })
-
-    def extract_keys(self, request: Payload) -> KeysOut:
-        try:
-            report = _report(request)
-        except InputError:
-            return {}
-        keys: dict[str, str | list[str]] = report.model_dump(include=set(BUSINESS_KEYS), exclude_none=True)
-        keys[BLOB_KEY] = [blob_ref_of(attachment) for attachment in report.attachments]
-        return keys
-
-    async def send(self, request: Payload, wire: Wire) -> Payload:
-        wire.sent(request)
-        wire.received(request)
-        return request
-
-
-def _report(payload: Payload) -> ExamReport:
-    return parse(ExamReport, json_object(payload), party="third_party")
-
-
-def blob_ref_of(attachment: Attachment) -> str:
-    return REF_PREFIX + attachment.sha256
+REPORT_PROCESSORS = (OruReportProcessor, JsonReportProcessor)
+ORDER_DESTINATIONS = (OrderAdapter, PacsWorklistAdapter)
 
 
 @dataclass(frozen=True)
@@ -98,15 +56,15 @@ class ExamArchive:
         self.channels = engine.channels
 
     def report_channels(self) -> list[str]:
-        return self._channels_with((PacsReportArchiveAdapter,))
-
-    def order_channels(self) -> list[str]:
-        return self._channels_with((OrderAdapter, PacsWorklistAdapter))
-
-    def _channels_with(self, kinds: tuple[type[Adapter], ...]) -> list[str]:
         return sorted(
             name for name, channel in self.channels.items()
-            if any(isinstance(destination.adapter, kinds) for destination in channel.destinations)
+            if any(isinstance(processor, REPORT_PROCESSORS) for processor in channel.processors)
+        )
+
+    def order_channels(self) -> list[str]:
+        return sorted(
+            name for name, channel in self.channels.items()
+            if any(isinstance(destination.adapter, ORDER_DESTINATIONS) for destination in channel.destinations)
         )
 
     async def latest_report(self, accession: str) -> StoredReport | None:
@@ -164,7 +122,7 @@ class ExamArchive:
         """{digest: base64} of the report's attachments the engine still holds."""
         found: dict[str, str] = {}
         for attachment in report.attachments:
-            blob = await self.store.get_blob(blob_ref_of(attachment))
+            blob = await self.store.get_blob(attachment.ref)
             if blob is not None:
                 found[attachment.sha256] = base64.b64encode(blob.data).decode("ascii")
         return found
@@ -191,4 +149,4 @@ class ExamArchive:
             return None
 
 
-__all__ = ["ExamArchive", "PacsReportArchiveAdapter", "StoredReport"]
+__all__ = ["ExamArchive", "StoredReport"]

@@ -18,7 +18,7 @@ import pytest
 from engine.daemon import Daemon
 from engine.demo.upstream import Upstream
 from engine.store.records import MessageView
-from plugins.pacs.simulator import PacsServer
+from plugins.pacs.simulator import PacsServer, build_oru, send_report
 from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, his, running_daemon, write_daemon_conf
 
 API = "/api/v1/pacs"
@@ -27,34 +27,36 @@ OUTBOX = {"initial_backoff": 0.05, "max_backoff": 0.2}
 
 
 def services_channels(pacs: PacsServer, his_url: str) -> dict[str, dict[str, Any]]:
-    """One channel per service, the PACS behind one breaker, and two report channels (HL7, JSON)
-    whose reports the engine also archives."""
+    """One channel per service (registrations reach the PACS over SOAP, appointments over REST,
+    behind one breaker), and two report channels: ORU^R01 over MLLP, and JSON posted to the
+    channel API."""
 
-    def to_pacs(name: str) -> dict[str, Any]:
-        return {"name": name, "adapter": "pacs_rest", "delivery": "async", "outbox": OUTBOX,
-                "retry": {"attempts": 1}, "breaker": {"key": "pacs_api"},
-                "config": {"base_url": pacs.rest_url, "timeout": 2}}
+    def to_pacs(name: str, adapter: str, config: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "adapter": adapter, "delivery": "async", "outbox": OUTBOX,
+                "retry": {"attempts": 1}, "breaker": {"key": "pacs"}, "config": {**config, "timeout": 2}}
 
     def to_his(name: str, delivery: str) -> dict[str, Any]:
-        return {"name": name, "adapter": "http_json", "delivery": delivery, "outbox": OUTBOX,
+        return {"name": name, "adapter": "pacs_report_his", "delivery": delivery, "outbox": OUTBOX,
                 "retry": {"attempts": 1}, "config": {"url": f"{his_url}/reports", "timeout": 2, "idempotent": True}}
 
     return {
-        "pacs_registrations": {"processors": [{"name": "pacs_registration"}],
-                               "destinations": [to_pacs("registration_to_pacs")]},
-        "pacs_appointments": {"processors": [{"name": "pacs_appointment"}],
-                              "destinations": [to_pacs("appointment_to_pacs")]},
+        "pacs_registrations": {
+            "processors": [{"name": "pacs_registration"}],
+            "destinations": [to_pacs("registration_to_pacs", "pacs_soap", {"wsdl": pacs.wsdl_url})],
+        },
+        "pacs_appointments": {
+            "processors": [{"name": "pacs_appointment"}],
+            "destinations": [to_pacs("appointment_to_pacs", "pacs_rest", {"base_url": pacs.rest_url})],
+        },
         "pacs_reports_hl7": {
             "content_type": "application/hl7-v2",
-            "source": {"kind": "mllp", "config": {"port": 0}},
+            "source": {"kind": "pacs_oru", "config": {"port": 0}},
             "processors": [{"name": "pacs_oru_report"}],
-            "destinations": [to_his("his_reports_hl7", "async"),
-                             {"name": "report_archive_hl7", "adapter": "pacs_report_archive", "outbox": OUTBOX}],
+            "destinations": [to_his("his_reports_hl7", "async")],
         },
         "pacs_reports_json": {
             "processors": [{"name": "pacs_report_json"}],
-            "destinations": [to_his("his_reports_json", "sync"),
-                             {"name": "report_archive_json", "adapter": "pacs_report_archive", "outbox": OUTBOX}],
+            "destinations": [to_his("his_reports_json", "sync")],
         },
         "pacs_results": {"destinations": [{"name": "report_query", "adapter": "pacs_results"}]},
         "pacs_workload": {"destinations": [{"name": "workload_query", "adapter": "pacs_workload"}]},
@@ -248,15 +250,17 @@ async def test_a_cancel_the_pacs_does_not_know_is_blamed_on_his(
 
 
 async def test_the_result_query_returns_the_report_with_its_pdf_as_base64(
-    daemon: Daemon, client: httpx.AsyncClient
+    daemon: Daemon, pacs: PacsServer, client: httpx.AsyncClient
 ) -> None:
-    # a report source stores the PDF it decoded once, as a blob, and the report names it
-    ref = await daemon.engine.store.put_blob(PDF, "application/pdf")
-    pdf = {"ref": ref, "content_type": "application/pdf", "size": len(PDF), "title": "检查报告单"}
-    report_id = await post_report(client, daemon, json_report(
-        "ACC7020", findings="双肺纹理清晰。", impression="胸部未见异常。", attachments=[pdf]))
-    archived = await daemon.engine.store.get_message(report_id)
-    assert archived is not None and archived.business_keys["blob"] == ref  # kept while the report is kept
+    registered = await client.post(f"{daemon.url}{API}/registrations", json=registration("ACC7020"), headers=his())
+    await settled(daemon, registered.json()["message_id"])
+    exam = pacs.simulator.state.exams["ACC7020"]
+    oru = build_oru(exam, findings="双肺纹理清晰。", impression="胸部未见异常。", pdf=PDF)
+    listener = next(source for source in daemon.engine.sources if source.binding.channel == "pacs_reports_hl7")
+    assert b"MSA|AA|" in await send_report("127.0.0.1", listener.port, oru)  # type: ignore[attr-defined]
+    [report] = await daemon.engine.store.list_messages(channel="pacs_reports_hl7")
+    report_id = report.id
+    await settled(daemon, report_id)
 
     response = await client.get(f"{daemon.url}{API}/results/ACC7020", headers=his())
 
@@ -266,7 +270,7 @@ async def test_the_result_query_returns_the_report_with_its_pdf_as_base64(
     assert result["report"]["findings"] == "双肺纹理清晰。"
     assert result["report_message_id"] == report_id and result["source"] == "engine_archive"
     [attachment] = result["attachments"]
-    assert (attachment["content_type"], attachment["ref"]) == ("application/pdf", ref)
+    assert attachment["content_type"] == "application/pdf" and attachment["size"] == len(PDF)
     assert base64.b64decode(attachment["data"]) == PDF
 
     digests_only = await client.get(f"{daemon.url}{API}/results/ACC7020?include_attachments=false", headers=his())

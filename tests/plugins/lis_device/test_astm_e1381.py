@@ -1,5 +1,5 @@
 import pytest
-from conftest import fixture_bytes, shared_sample_files
+from tests.plugins.lis_device.samples import fixture_bytes, shared_sample_files
 
 from plugins.lis_device.astm.e1381 import (
     Discarded,

@@ -1,7 +1,7 @@
 from datetime import datetime
 
 import pytest
-from conftest import fixture_bytes, shared_sample, shared_sample_files
+from tests.plugins.lis_device.samples import fixture_bytes, shared_sample, shared_sample_files
 
 from plugins.lis_device.astm.frames import scan_transcript
 from plugins.lis_device.astm.queries import (

@@ -1,5 +1,5 @@
 import pytest
-from conftest import fixture_bytes, shared_sample, shared_sample_files
+from tests.plugins.lis_device.samples import fixture_bytes, shared_sample, shared_sample_files
 
 from plugins.lis_device.hl7.observations import ObservationLayout, extract_observations
 from plugins.lis_device.hl7.reader import Hl7Message

@@ -1,5 +1,5 @@
 import pytest
-from conftest import fixture_bytes
+from tests.plugins.lis_device.samples import fixture_bytes
 
 from plugins.lis_device.hl7.reader import FieldPath, Hl7HeaderError, Hl7Message
 

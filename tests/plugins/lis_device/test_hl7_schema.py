@@ -1,7 +1,7 @@
 from datetime import datetime
 
 import pytest
-from conftest import fixture_bytes
+from tests.plugins.lis_device.samples import fixture_bytes
 
 from engine.mllp.ack import AckError, build_ack
 from engine.mllp.header import Hl7HeaderError, MshHeader

@@ -16,7 +16,7 @@ from plugins.lis_device.astm.frames import ACK, scan_transcript
 from plugins.lis_device.astm.records import AstmMessage
 from plugins.lis_device.astm.results import extract_results
 from plugins.lis_device.simulator.analyser import AstmAnalyser, transfers_of
-from tests.plugins.lis_device.conftest import FIXTURES, SHARED_SAMPLES, shared_sample_files
+from tests.plugins.lis_device.samples import FIXTURES, SHARED_SAMPLES, shared_sample_files
 from tests.plugins.lis_device.lis_engine import eventually, start_engine, stored_raws
 
 OWN = sorted((FIXTURES / "astm").glob("*.astm"))

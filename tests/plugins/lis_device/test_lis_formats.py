@@ -2,7 +2,7 @@ from importlib.metadata import entry_points
 
 import pluggy
 import pytest
-from conftest import fixture_bytes
+from tests.plugins.lis_device.samples import fixture_bytes
 
 from engine import hookspecs
 from engine.formats.base import PayloadFormat

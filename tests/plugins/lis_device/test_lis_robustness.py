@@ -3,7 +3,7 @@
 import random
 
 import pytest
-from conftest import FIXTURES, shared_sample_files
+from tests.plugins.lis_device.samples import FIXTURES, shared_sample_files
 
 from engine.mllp.ack import Outcome, acknowledge
 from engine.mllp.framing import MllpDecoder, MllpFrameTooLarge

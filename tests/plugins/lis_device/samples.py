@@ -1,3 +1,6 @@
+"""Where the lis_device tests find their samples: the shared corpus beside the repo (skipped
+when absent) and the small fixtures the repo carries."""
+
 from pathlib import Path
 
 import pytest

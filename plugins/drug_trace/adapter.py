@@ -31,6 +31,8 @@ from plugins.drug_trace.settings import BaseDirConfig, TopAccess
 from plugins.drug_trace.uploads import BATCH_INFNOS, UploadBuilder, call_keys
 from plugins.yibao.api import (
     CentreClient,
+    CentreRejected,
+    CentreReply,
     Deployment,
     MsgIdGenerator,
     Operator,
@@ -38,6 +40,7 @@ from plugins.yibao.api import (
     SignInSessions,
     build_signer,
     catalogue,
+    is_sign_in_invalid,
 )
 
 log = structlog.get_logger(__name__)
@@ -170,17 +173,30 @@ class DrugTraceAdapter(Adapter):
             expanded = await self.expander.expand(upload, wire)
         operator = Operator(**upload["operator"])
         sign_no = await self.sessions.sign_no(operator, wire)
-        envelope = self.centre.envelope(
-            infno=upload["infno"], input=upload["input"], operator=operator, sign_no=sign_no,
-            insuplc_admdvs=upload.get("insuplc_admdvs"),
-        )
-        wire.step(step="upload", infno=upload["infno"], msgid=envelope["msgid"])
-        reply = await self.centre.post(envelope, wire)
-        log.info("trace codes uploaded", infno=upload["infno"], msgid=envelope["msgid"])
+        try:
+            reply = await self._post(upload, operator, sign_no, wire, step="upload")
+        except CentreRejected as refused:
+            # a call refused for its sign-in recorded nothing: signing in again and sending it
+            # once more (fresh msgid) cannot duplicate it
+            if not is_sign_in_invalid(refused):
+                raise
+            sign_no = await self.sessions.renew(operator, sign_no, wire)
+            reply = await self._post(upload, operator, sign_no, wire, step="upload_after_sign_in")
         answer: dict[str, Any] = {"infno": reply.infno, "msgid": reply.msgid, "output": reply.output}
         if expanded is not None:
             answer.update(trace_codes=expanded.codes, expanded=expanded.boxes)
         return Payload.from_json(answer)
+
+    async def _post(self, upload: dict[str, Any], operator: Operator, sign_no: str, wire: Wire, *,
+                    step: str) -> CentreReply:
+        envelope = self.centre.envelope(
+            infno=upload["infno"], input=upload["input"], operator=operator, sign_no=sign_no,
+            insuplc_admdvs=upload.get("insuplc_admdvs"),
+        )
+        wire.step(step=step, infno=upload["infno"], msgid=envelope["msgid"])
+        reply = await self.centre.post(envelope, wire)
+        log.info("trace codes uploaded", infno=upload["infno"], msgid=envelope["msgid"])
+        return reply
 
     async def aclose(self) -> None:
         self.ledger.close()

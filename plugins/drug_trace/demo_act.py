@@ -3,7 +3,8 @@
 The pharmacy posts sales and returns to `drug_trace_pharmacy` (conf/channels) and gets 202
 at once; the outbox uploads them to the insurance centre (the yibao simulator) as 3505 and
 3506 with the `drugtracinfo` list. A malformed code and a code sold twice are refused at the
-window with a 422 naming the code, and nothing of theirs is sent. A case (large-package)
+window with a 422 naming the code, and nothing of theirs is sent. A return the centre
+refuses because it dropped the sign-in is signed in again and sent once. A case (large-package)
 code scanned at the window is expanded into its box codes through the 码上放心 relation
 query (its simulator) before upload. Every code of a sale finds the sale again.
 """
@@ -20,7 +21,7 @@ import httpx
 from engine.demo.acts import DemoAct, DemoStage
 from plugins.drug_trace.adapter import DrugTraceAdapter, DrugTraceConfig
 from plugins.drug_trace.simulator import RelationServer, RelationSimulator
-from plugins.yibao.simulator import CentreSimulator, SimulatorServer
+from plugins.yibao.simulator import CentreSimulator, Fault, SimulatorServer
 
 CHANNEL = "drug_trace_pharmacy"
 RELATION_CHANNEL = "drug_trace_relation"
@@ -111,11 +112,17 @@ async def _story(stage: DemoStage, centre: SimulatorServer, gateway: RelationSer
     refused_duplicate = await _refused(stage, sale(f"LS{run}C", sold[:1]), f"{sold[0]} sold again")
     nothing_sent = len(centre.simulator.state.inventory) == 1
 
-    say(f"\n3. Return TH{run}: the first box comes back")
+    say(f"\n3. Return TH{run}: the first box comes back; meanwhile the centre has dropped our sign-in")
+    centre.simulator.inject(Fault("sign_in_invalid", "3506"))
+    sign_ins = centre.simulator.state.calls.count("9001")
     returned = await stage.post(f"/api/v1/channels/{CHANNEL}", sale(f"TH{run}", sold[:1], kind="return"))
     say(f"   HIS got HTTP {returned.status_code}")
     back = await stage.wait_for(lambda: sold[:1] in _uploads(centre, "3506"), UPLOAD_SECONDS)
-    say(f"   the centre received 3506 with drugtracinfo {sold[:1] if back else 'NOTHING'}")
+    once = back and len(_uploads(centre, "3506")) == 1
+    say(f"   the centre refused 3506 (sign-in invalid); the engine signed in again "
+        f"({centre.simulator.state.calls.count('9001') - sign_ins}× 9001) and sent it once more")
+    say(f"   the centre received 3506 {len(_uploads(centre, '3506'))}× with drugtracinfo "
+        f"{sold[:1] if back else 'NOTHING'}")
 
     case, boxes = codes(run, 1, prefix=CASE_PREFIX)[0], codes(run, 11, 12, 13)
     gateway.simulator.add_package(case, boxes)
@@ -136,7 +143,7 @@ async def _story(stage: DemoStage, centre: SimulatorServer, gateway: RelationSer
     say(f"   trace_code={boxes[-1]} (a box of the case) → {by_box}")
     say(f"   hisbridge messages --channel {CHANNEL} --key trace_code={boxes[-1]}")
     say("   hisbridge drug-trace status --since 1h")
-    return (uploaded and refused_malformed and refused_duplicate and nothing_sent and back and expanded
+    return (uploaded and refused_malformed and refused_duplicate and nothing_sent and once and expanded
             and sale_id is not None and sale_id in found and case_id is not None and case_id in by_box)
 
 

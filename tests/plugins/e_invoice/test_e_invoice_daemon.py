@@ -71,6 +71,9 @@ async def test_an_invoice_is_accepted_then_issued_by_the_outbox(
     reply = await reply_stage(client, daemon, message_id)
     bill = platform.simulator.state.bills["MZ202611220001"]
     assert (reply["billNo"], reply["random"], reply["resolved_by"]) == (bill.bill_no, bill.random, "issued")
+    # the bill number, known only from the answer, finds the message
+    assert await daemon.engine.store.find_by_key("invoice_no", f"{reply['billBatchCode']}{bill.bill_no}") == [
+        message_id]
 
 
 async def test_bad_amounts_are_refused_naming_the_field_and_nothing_is_sent(

@@ -24,7 +24,7 @@ from engine.errors import EngineError, InputError
 from engine.intake import run_processors
 from engine.message import Payload, StageName, Status
 from engine.store.records import MessageView
-from plugins.pacs.model import ExamOrder, ExamReport, parse_order
+from plugins.pacs.model import ExamOrder, ExamReport, OrderAction, parse_order
 from plugins.pacs.order_adapter import OrderAdapter
 from plugins.pacs.report_processor import JsonReportProcessor, OruReportProcessor
 from plugins.pacs.services.models import json_object
@@ -39,6 +39,8 @@ log = structlog.get_logger(__name__)
 UNUSABLE = frozenset({Status.FAILED.value, Status.FILTERED.value})
 REPORT_PROCESSORS = (OruReportProcessor, JsonReportProcessor)
 ORDER_DESTINATIONS = (OrderAdapter, PacsWorklistAdapter)
+VERSIONS_READ = 50
+"""Messages read per channel for one exam: its orders and changes, or its report and corrections."""
 
 
 @dataclass(frozen=True)
@@ -69,17 +71,15 @@ class ExamArchive:
 
     async def latest_report(self, accession: str) -> StoredReport | None:
         """The newest usable report for the exam (a correction supersedes the original)."""
-        wanted = set(self.report_channels())
-        for view in await self._newest_first(accession, wanted):
+        for view in await self._newest_first(accession, self.report_channels()):
             stored = await self.report_of(view)
             if stored is not None and stored.report.accession_number == accession:
                 return stored
         return None
 
     async def latest_order(self, accession: str) -> ExamOrder | None:
-        """The newest new/change order for the exam, as the PACS got it."""
-        wanted = set(self.order_channels())
-        for view in await self._newest_first(accession, wanted):
+        """The newest new or change order for the exam (a cancel names no device), as the PACS got it."""
+        for view in await self._newest_first(accession, self.order_channels()):
             processed = await self._processed(view)
             if processed is None:
                 continue
@@ -87,7 +87,7 @@ class ExamArchive:
                 order = parse_order(processed)
             except InputError:
                 continue
-            if order.accession_number == accession:
+            if order.accession_number == accession and order.action is not OrderAction.CANCEL:
                 return order
         return None
 
@@ -128,13 +128,15 @@ class ExamArchive:
         return found
 
     async def _newest_first(self, accession: str, channels: Iterable[str]) -> list[MessageView]:
-        wanted = set(channels)
+        """The exam's usable messages on those channels, newest first: one indexed query per
+        channel, so the many result queries that name the same exam are never read."""
         found: list[MessageView] = []
-        for message_id in reversed(await self.store.find_by_key("accession_number", accession)):
-            view = await self.store.get_message(message_id)
-            if view is not None and view.channel in wanted and view.status not in UNUSABLE:
-                found.append(view)
-        return found
+        for channel in channels:
+            found += await self.store.list_messages(
+                channel=channel, key=("accession_number", accession), limit=VERSIONS_READ
+            )
+        usable = [view for view in found if view.status not in UNUSABLE]
+        return sorted(usable, key=lambda view: (view.received_at, view.id), reverse=True)
 
     async def _processed(self, view: MessageView) -> Payload | None:
         """The stored raw message through its channel's processors, as at intake."""

@@ -19,7 +19,7 @@ from engine.daemon import Daemon
 from engine.demo.upstream import Upstream
 from engine.store.records import MessageView
 from plugins.pacs.simulator import PacsServer, build_oru, send_report
-from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, his, running_daemon, write_daemon_conf
+from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, his, operator, running_daemon, write_daemon_conf
 
 API = "/api/v1/pacs"
 PDF = b"%PDF-1.4\n% synthetic report for tests\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -362,3 +362,40 @@ async def test_workload_at_the_ends_of_the_calendar(
     response = await client.get(f"{daemon.url}{API}/workload?from={first}&to={last}", headers=his())
     assert response.status_code == 200, response.text
     assert response.json()["exams"] == 0
+
+
+# --- the services as channels ----------------------------------------------------------------------
+
+
+async def test_a_replayed_cancel_is_still_a_cancel(daemon: Daemon, pacs: PacsServer, client: httpx.AsyncClient) -> None:
+    """The operation and the path's accession number are stored with the raw request."""
+    booked = await client.post(f"{daemon.url}{API}/appointments", json=appointment("ACC7040"), headers=his())
+    await settled(daemon, booked.json()["message_id"])
+    cancelled = await client.delete(f"{daemon.url}{API}/appointments/ACC7040", headers=his())
+    await settled(daemon, cancelled.json()["message_id"])
+
+    replayed = await client.post(f"{daemon.url}/api/v1/messages/{cancelled.json()['message_id']}/replay",
+                                 headers=operator())
+
+    assert replayed.status_code == 200 and replayed.json()["status"] == "queued", replayed.text
+    view = await settled(daemon, replayed.json()["message_id"])
+    assert json.loads(stage(view, "transformed")["body"]) == {
+        "action": "cancel", "accession_number": "ACC7040", "patient_class": "O", "reason": "", "priority": "routine"}
+    assert pacs.simulator.state.exams["ACC7040"].history == ["new", "cancel", "cancel"]
+
+
+async def test_a_service_without_its_channel_says_what_to_configure(
+    tmp_path: Path, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("E2E_HIS_TOKEN", HIS_TOKEN)
+    monkeypatch.setenv("E2E_OPERATOR_TOKEN", OPERATOR_TOKEN)
+    conf = write_daemon_conf(tmp_path, {"pacs_workload": {"destinations": [{"name": "w", "adapter": "pacs_workload"}]}})
+    async with running_daemon(conf) as daemon:
+        response = await client.get(f"{daemon.url}{API}/results/ACC7050", headers=his())
+        document = await client.get(f"{daemon.url}{API}/openapi.json", headers=his())
+
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert (error["code"], error["party"]) == ("service_not_configured", "engine")
+    assert "pacs_results" in error["reason"]
+    assert document.status_code == 200

@@ -13,6 +13,7 @@ from engine.sources import Source
 from plugins.lis_device.astm.serial_port import AstmSerial
 from plugins.lis_device.astm.source import AstmTcpClient, AstmTcpServer
 from plugins.lis_device.formats import AstmFormat, Hl7Format
+from plugins.lis_device.mllp_source import MllpLisListener
 
 
 @hookimpl
@@ -22,7 +23,7 @@ def hisbridge_register_formats() -> list[PayloadFormat]:
 
 @hookimpl
 def hisbridge_register_sources() -> list[type[Source]]:
-    return [AstmTcpServer, AstmTcpClient, AstmSerial]
+    return [AstmTcpServer, AstmTcpClient, AstmSerial, MllpLisListener]
 
 
 @hookimpl

@@ -101,6 +101,9 @@ class OrderRequest:
     action_code: str = "N"
     specimen_type: str = ""
     report_type: str = "Q"
+    # Values a device wants at fixed positions the model has no name for, keyed by position
+    # (Mindray DSR^Q03: {"2": bed, "15": patient type}); protocols that have none ignore it.
+    device_fields: dict[str, str] = field(default_factory=dict)
 
 
 def standard_test_id(code: str) -> tuple[str, ...]:

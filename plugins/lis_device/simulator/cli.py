@@ -8,16 +8,19 @@ a query) or HL7 (MLLP blocks, waiting for each ACK), with injectable faults.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import click
 
 from engine.cli import simulate_group
-from engine.mllp.framing import MllpDecoder, encode
+from engine.errors import InputError
+from engine.mllp.framing import MllpDecoder
 from plugins.lis_device.astm.frames import ACK, scan_transcript
 from plugins.lis_device.astm.records import AstmMessage
+from plugins.lis_device.hl7.order_query import is_order_query
+from plugins.lis_device.hl7.reader import Hl7Message
 from plugins.lis_device.simulator.analyser import NO_FAULTS, AstmAnalyser, Faults, transfers_of
+from plugins.lis_device.simulator.hl7_analyser import Hl7Analyser
 
 _MLLP_START = b"\x0b"
 
@@ -49,27 +52,30 @@ def _hl7_messages(sample: bytes) -> list[bytes]:
     return MllpDecoder().feed(sample)
 
 
+def _is_order_query(message: bytes) -> bool:
+    try:
+        return is_order_query(Hl7Message.parse(message))
+    except InputError:
+        return False
+
+
 async def replay_hl7(sample: bytes, host: str, port: int, *, timeout: float = 30.0) -> list[str]:
-    """Send each message of `sample` as an MLLP block; one line per ACK's MSA-1."""
+    """Send each message of `sample` as an MLLP block; one line per ACK's MSA-1, or for an
+    order query what the host answered (QAK-2 and the DSRs)."""
     lines = []
-    decoder = MllpDecoder()
-    reader, writer = await asyncio.open_connection(host, port)
+    analyser = await Hl7Analyser.connect(host, port, timeout=timeout)
     try:
         for number, message in enumerate(_hl7_messages(sample), start=1):
-            writer.write(encode(message))
-            await writer.drain()
-            acks: list[bytes] = []
-            while not acks:
-                data = await asyncio.wait_for(reader.read(65536), timeout)
-                if not data:
-                    raise ConnectionError("host closed the connection")
-                acks = decoder.feed(data)
-            msa = next((s for s in acks[0].split(b"\r") if s.startswith(b"MSA")), b"MSA|?")
-            lines.append(f"message {number}: {msa.split(b'|')[1].decode('latin-1')}")
+            if _is_order_query(message):
+                answer = await analyser.query(message)
+                lines.append(
+                    f"message {number}: QCK {answer.query_ack.get('QAK-2')}, {len(answer.responses)} DSR"
+                )
+                continue
+            ack = Hl7Message.parse(await analyser.send(message))
+            lines.append(f"message {number}: {ack.get('MSA-1') or '?'}")
     finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
+        await analyser.close()
     return lines
 
 

@@ -1,7 +1,8 @@
 """A real Engine on a temporary conf with an ASTM source, for the lis_device source tests.
 
 Destinations: `lis` (memory peer `lis`, async) gets result messages; `lis_orders` (memory
-peer `orders`, sync) answers host queries.
+peer `orders`, sync) answers host queries (ASTM and HL7). `start_channel()` runs any other
+channel.
 """
 
 from __future__ import annotations
@@ -21,44 +22,48 @@ from engine.runtime import Engine
 FAST_TIMERS = {"sender_reply": 1.0, "receiver_idle": 1.0, "busy_retry": 0.1, "host_contention_hold": 0.2}
 
 
+ORDER_SERVICE = {
+    "name": "lis_orders",
+    "adapter": "memory",
+    "delivery": "sync",
+    "filter": {"path": "$.kind", "regex": "_host_query$"},
+    "breaker": {"fail_max": 1, "reset_timeout": 60},
+    "config": {"peer": "orders"},
+}
+
+
 async def start_engine(
     tmp_path: Path, kind: str = "astm_tcp", *, orders: dict[str, Any] | None = None, **source: Any
 ) -> Engine:
     """`orders` replaces the order service's adapter and config (default: memory peer `orders`)."""
+    astm = {"timers": FAST_TIMERS, "host_query_timeout": 2.0} if kind.startswith("astm") else {}
+    config = {**astm, **source}
+    if kind in ("astm_tcp", "mllp", "mllp_lis"):
+        config.setdefault("port", 0)
+    results = {
+        "name": "lis",
+        "adapter": "memory",
+        "delivery": "async",
+        "filter": {"path": "H.2", "regex": "."} if kind.startswith("astm") else {"path": "MSH-9.1", "regex": "."},
+        "config": {"peer": "lis"},
+    }
+    service = {**ORDER_SERVICE, **(orders or {})} if orders else ORDER_SERVICE
+    channel = {
+        "content_type": "application/x-astm" if kind.startswith("astm") else "application/hl7-v2",
+        "source": {"kind": kind, "config": config},
+        "destinations": [results, service],
+    }
+    return await start_channel(tmp_path, channel)
+
+
+async def start_channel(tmp_path: Path, channel: dict[str, Any], name: str = "analyser") -> Engine:
+    """A running Engine whose only channel is `channel` (a channel YAML as a dict)."""
     conf = tmp_path / "conf"
     (conf / "channels").mkdir(parents=True, exist_ok=True)
     (conf / "hisbridge.yaml").write_text(
         yaml.safe_dump({"store": {"url": f"sqlite:///{tmp_path / 'store.db'}"}, "outbox": {"poll_interval": 0.02}})
     )
-    astm = {"timers": FAST_TIMERS, "host_query_timeout": 2.0} if kind.startswith("astm") else {}
-    config = {**astm, **source}
-    if kind in ("astm_tcp", "mllp"):
-        config.setdefault("port", 0)
-    (conf / "channels" / "analyser.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "content_type": "application/x-astm",
-                "source": {"kind": kind, "config": config},
-                "destinations": [
-                    {
-                        "name": "lis",
-                        "adapter": "memory",
-                        "delivery": "async",
-                        "filter": {"path": "H.2", "regex": "."},
-                        "config": {"peer": "lis"},
-                    },
-                    {
-                        "name": "lis_orders",
-                        "adapter": "memory",
-                        "delivery": "sync",
-                        "filter": {"path": "$.kind", "equals": "astm_host_query"},
-                        "breaker": {"fail_max": 1, "reset_timeout": 60},
-                        **(orders or {"adapter": "memory", "config": {"peer": "orders"}}),
-                    },
-                ],
-            }
-        )
-    )
+    (conf / "channels" / f"{name}.yaml").write_text(yaml.safe_dump(channel, allow_unicode=True))
     pm = create_plugin_manager()
     catalogue = Catalogue.build(pm)
     return await Engine.start(

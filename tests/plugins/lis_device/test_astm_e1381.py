@@ -1,5 +1,4 @@
 import pytest
-from tests.plugins.lis_device.samples import fixture_bytes, shared_sample_files
 
 from plugins.lis_device.astm.e1381 import (
     Discarded,
@@ -20,6 +19,7 @@ from plugins.lis_device.astm.frames import (
     frames_for_record,
     parse_frame,
 )
+from tests.plugins.lis_device.samples import fixture_bytes, shared_sample_files
 
 ENQ, ACK, NAK, EOT, STX = b"\x05", b"\x06", b"\x15", b"\x04", b"\x02"
 RECORDS = b"H|\\^&|||SYN\rP|1||SYN-PAT-01\rO|1|BC1||^^^GLU\rR|1|^^^GLU|5.6|mmol/L\rL|1|N\r"

@@ -1,7 +1,6 @@
 from datetime import datetime
 
 import pytest
-from tests.plugins.lis_device.samples import fixture_bytes, shared_sample, shared_sample_files
 
 from plugins.lis_device.astm.frames import scan_transcript
 from plugins.lis_device.astm.queries import (
@@ -19,6 +18,7 @@ from plugins.lis_device.astm.records import (
     build_record,
 )
 from plugins.lis_device.astm.results import AstmResultLayout, extract_results
+from tests.plugins.lis_device.samples import fixture_bytes, shared_sample, shared_sample_files
 
 NOW = datetime(2024, 3, 14, 15, 9, 26)
 

@@ -1,9 +1,9 @@
 import pytest
-from tests.plugins.lis_device.samples import fixture_bytes, shared_sample, shared_sample_files
 
 from plugins.lis_device.hl7.observations import ObservationLayout, extract_observations
 from plugins.lis_device.hl7.reader import Hl7Message
 from plugins.lis_device.results import parse_number
+from tests.plugins.lis_device.samples import fixture_bytes, shared_sample, shared_sample_files
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import pytest
-from tests.plugins.lis_device.samples import fixture_bytes
 
 from plugins.lis_device.hl7.reader import FieldPath, Hl7HeaderError, Hl7Message
+from tests.plugins.lis_device.samples import fixture_bytes
 
 
 def test_field_paths_parse_and_print():

@@ -1,11 +1,11 @@
 from datetime import datetime
 
 import pytest
-from tests.plugins.lis_device.samples import fixture_bytes
 
 from engine.mllp.ack import AckError, build_ack
 from engine.mllp.header import Hl7HeaderError, MshHeader
 from plugins.lis_device.hl7.schema import field_name, validate
+from tests.plugins.lis_device.samples import fixture_bytes
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ from plugins.lis_device.astm.frames import ACK, ENQ, frames_for_message
 from plugins.lis_device.astm.queries import read_orders
 from plugins.lis_device.astm.records import AstmMessage
 from plugins.lis_device.simulator.analyser import AstmAnalyser, transfers_of
-from tests.plugins.lis_device.samples import fixture_bytes
 from tests.plugins.lis_device.lis_engine import start_engine
+from tests.plugins.lis_device.samples import fixture_bytes
 
 QUERY = fixture_bytes("astm", "host_query_two_barcodes_records.astm")
 ORDERS = {

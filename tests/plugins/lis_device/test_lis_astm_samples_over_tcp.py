@@ -16,8 +16,8 @@ from plugins.lis_device.astm.frames import ACK, scan_transcript
 from plugins.lis_device.astm.records import AstmMessage
 from plugins.lis_device.astm.results import extract_results
 from plugins.lis_device.simulator.analyser import AstmAnalyser, transfers_of
-from tests.plugins.lis_device.samples import FIXTURES, SHARED_SAMPLES, shared_sample_files
 from tests.plugins.lis_device.lis_engine import eventually, start_engine, stored_raws
+from tests.plugins.lis_device.samples import FIXTURES, SHARED_SAMPLES, shared_sample_files
 
 OWN = sorted((FIXTURES / "astm").glob("*.astm"))
 SHARED = shared_sample_files("astm", ".astm")

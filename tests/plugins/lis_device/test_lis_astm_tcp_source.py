@@ -16,8 +16,8 @@ from engine.runtime import Engine
 from plugins.lis_device.astm.frames import ACK, EOT, NAK, frames_for_message, scan_transcript
 from plugins.lis_device.formats import AstmFormat
 from plugins.lis_device.simulator.analyser import AstmAnalyser, Faults, transfers_of
-from tests.plugins.lis_device.samples import fixture_bytes
 from tests.plugins.lis_device.lis_engine import FAST_TIMERS, eventually, start_engine, stored_raws
+from tests.plugins.lis_device.samples import fixture_bytes
 
 RESULTS = (
     b"H|\\^&|||SYN-ANALYSER|||||LIS||P|LIS2-A2|20261122080000\r"

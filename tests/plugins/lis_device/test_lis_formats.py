@@ -2,13 +2,13 @@ from importlib.metadata import entry_points
 
 import pluggy
 import pytest
-from tests.plugins.lis_device.samples import fixture_bytes
 
 from engine import hookspecs
 from engine.formats.base import PayloadFormat
 from plugins.lis_device import plugin
 from plugins.lis_device.astm.frames import build_frame
 from plugins.lis_device.formats import AstmFormat, Hl7Format
+from tests.plugins.lis_device.samples import fixture_bytes
 
 HL7 = Hl7Format()
 ASTM = AstmFormat()

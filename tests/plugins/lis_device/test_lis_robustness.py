@@ -3,7 +3,6 @@
 import random
 
 import pytest
-from tests.plugins.lis_device.samples import FIXTURES, shared_sample_files
 
 from engine.mllp.ack import Outcome, acknowledge
 from engine.mllp.framing import MllpDecoder, MllpFrameTooLarge
@@ -16,6 +15,7 @@ from plugins.lis_device.astm.results import extract_results
 from plugins.lis_device.formats import AstmFormat, Hl7Format
 from plugins.lis_device.hl7.observations import extract_observations
 from plugins.lis_device.hl7.reader import Hl7Message
+from tests.plugins.lis_device.samples import FIXTURES, shared_sample_files
 
 SPECIAL = b"\x02\x03\x04\x05\x06\x15\x17\x0b\x1c\r\n|^\\&~!@"
 SOURCES = (

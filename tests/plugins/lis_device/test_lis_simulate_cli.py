@@ -12,8 +12,8 @@ import pytest
 from engine.adapters.memory import memory_peer, reset_memory_peers
 from engine.message import Payload
 from plugins.lis_device.simulator.cli import replay_hl7
-from tests.plugins.lis_device.samples import FIXTURES
 from tests.plugins.lis_device.lis_engine import start_engine, stored_raws
+from tests.plugins.lis_device.samples import FIXTURES
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import click
     from starlette.routing import BaseRoute
 
+    from engine.demo.acts import DemoAct
     from engine.runtime import Engine
 
 
@@ -50,3 +51,10 @@ def hisbridge_register_commands(cli: click.Group) -> None:
     from plugins.yibao.cli import yibao_group  # lazily: only the CLI needs it
 
     cli.add_command(yibao_group)
+
+
+@hookimpl
+def hisbridge_register_demo_acts() -> list[type[DemoAct]]:
+    from plugins.yibao.demo_act import YibaoAct  # lazily: only the demo needs it
+
+    return [YibaoAct]

@@ -59,10 +59,11 @@ class CentreSimulator(simulation.Simulator[Fault]):
     auth: GatewayAuth = field(default_factory=GatewayAuth)
     paths: EndpointPaths = field(default_factory=EndpointPaths)
     clock: Callable[[], datetime] = datetime.now
+    first_serial: int = 1  # of setl_id, mdtrt_id, sign_no: past an earlier run's, so ids stay unique
     state: CentreState = field(init=False)
 
     def __post_init__(self) -> None:
-        self.state = CentreState(admvs=self.admvs)
+        self.state = CentreState(admvs=self.admvs, first_serial=self.first_serial)
         super().__init__(Fault, [
             Route(self.paths.call, self._call, methods=["POST"]),
             Route(self.paths.upload, self._call, methods=["POST"]),

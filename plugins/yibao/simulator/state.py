@@ -78,7 +78,11 @@ class CentreState:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_qury_no -> (filename, bytes)
     inventory: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # infno of every call answered, in order
-    _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    first_serial: int = 1  # a restarted centre keeps issuing new ids: start past the old ones
+    _serial: itertools.count[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._serial = itertools.count(self.first_serial)
 
     def next_serial(self) -> int:
         return next(self._serial)

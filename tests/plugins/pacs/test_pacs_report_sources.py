@@ -31,6 +31,7 @@ from engine.runtime import Engine
 from engine.store.blobs import BLOB_KEY
 from engine.transports.http import HttpClients
 from engine.transports.soap import SoapCaller, WsdlCache
+from plugins.pacs import report_sources
 from plugins.pacs.report_sources import PacsOruSource, PacsReportHttpSource
 from plugins.pacs.simulator import PacsServer, ReportSender, ReportWriting
 from tests.plugins.pacs.conftest import exam_order
@@ -368,3 +369,14 @@ async def test_the_simulator_reports_on_request(
     assert wrong.status_code == 400
     [report] = await delivered(his_system, 1)
     assert report["accession_number"] == "ACC9001" and len(report["attachments"]) == 1
+
+
+async def test_large_reports_are_decoded_off_the_event_loop(
+    engine: Engine, his_system: Upstream, monkeypatch: pytest.MonkeyPatch, client: httpx.AsyncClient
+) -> None:
+    monkeypatch.setattr(report_sources, "THREAD_ABOVE_BYTES", 0)  # every report counts as large
+    answers = await exchange_hl7(engine, oru("ACC9001", control_id="R1"), oru("ACC0404", control_id="R2"))
+    posted = await client.post(f"{source(engine, PacsReportHttpSource).url}/reports", json=rest_report("ACC9002"))
+
+    assert [msa[1] for msa in answers] == ["AA", "AE"] and posted.status_code == 202
+    assert sorted(r["accession_number"] for r in await delivered(his_system, 2)) == ["ACC9001", "ACC9002"]

@@ -26,6 +26,7 @@ from engine.formats.diff import DiffEntry, alignment, diff_flattened, render_dif
 from engine.formats.registry import FormatRegistry
 from engine.logging import mask_value, redact
 from engine.message import Party, Payload, StageName, Status
+from engine.store.blobs import BLOB_KEY
 
 if TYPE_CHECKING:
     from engine.cli import CliContext
@@ -333,6 +334,9 @@ def _summary(view: MessageView, explainer: _Explainer) -> list[str]:
         lines.append(
             explainer.meta(f"correlation key {view.correlation_key or '-'}  keys {keys or '-'}")
         )
+    refs = view.business_keys.get(BLOB_KEY)
+    for ref in [refs] if isinstance(refs, str) else refs or []:
+        lines.append(explainer.meta(f"attachment {ref}: hisbridge blob {view.id} {ref} -o FILE"))
     if view.parent_id:
         lines.append(f"replay of {view.parent_id}")
     lines.extend(

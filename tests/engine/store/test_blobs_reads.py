@@ -63,7 +63,7 @@ async def test_an_operator_reads_a_blob_a_message_names(conf: Path, client: http
     assert audited(conf) == [("operator", message.id, "blob", "127.0.0.1")]
 
 
-async def test_hisbridge_blob_writes_the_bytes_and_is_audited(conf: Path, tmp_path: Path) -> None:
+async def test_show_names_the_attachments_and_hisbridge_blob_writes_them(conf: Path, tmp_path: Path) -> None:
     async with running_daemon(conf) as daemon:
         ref = await daemon.engine.store.put_blob(PDF, "application/pdf")
         message = make_message(keys={BLOB_KEY: ref}, status=Status.SENT, destinations={})
@@ -74,9 +74,11 @@ async def test_hisbridge_blob_writes_the_bytes_and_is_audited(conf: Path, tmp_pa
         result = CliRunner().invoke(main, ["--conf", str(conf), "blob", *args])
         return result.exit_code, result.output
 
+    shown = await asyncio.to_thread(CliRunner().invoke, main, ["--conf", str(conf), "show", message.id])
+    assert f"attachment {ref}: hisbridge blob {message.id} {ref} -o FILE" in shown.output
     code, said = await asyncio.to_thread(run, message.id, ref, "-o", str(target), "--as", "dr-wang")
     assert code == 0, said
     assert target.read_bytes() == PDF and f"application/pdf, {len(PDF)} bytes" in said
     code, said = await asyncio.to_thread(run, message.id, "blob:sha256:nope")
     assert code == 2 and "not a blob reference" in said
-    assert audited(conf) == [("dr-wang", message.id, "blob", "cli")]
+    assert [row for row in audited(conf) if row[2] == "blob"] == [("dr-wang", message.id, "blob", "cli")]

@@ -33,7 +33,7 @@ from plugins.pacs.simulator import PacsServer
 from tests.e2e.harness import HIS_TOKEN, OPERATOR_TOKEN, his, running_daemon, write_daemon_conf
 from tests.plugins.pacs.test_pacs_services import services_channels
 
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = 10
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@
 3. The report is stored through the channel (`binding.accept`); a refusal is stored too
    (`binding.refuse`), attributed to the sender, and the sender gets a clear negative answer.
 
-Sources get the running engine (its store and channels) through `engine_for(channel)`: the
-plugin's `hisbridge_startup` hook binds each report channel to its engine before the engine
-starts its sources, and `hisbridge_shutdown` releases it.
+Sources get the running engine (its store and channels) through `engine_for(channel)` when
+they start: the plugin's `hisbridge_startup` hook binds each report channel to its engine just
+before the engine starts its sources, and `hisbridge_shutdown` releases it. (The Source
+contract hands a source only its binding; an engine reference there would replace this.)
 """
 
 from __future__ import annotations
@@ -87,10 +88,17 @@ class ReportIntake:
     def __init__(self, config: ReportSourceConfig, binding: SourceBinding) -> None:
         self.config = config
         self.binding = binding
+        self._engine: Engine | None = None
+
+    def attach(self) -> None:
+        """Take the running engine of this source's channel (call from the source's start())."""
+        self._engine = engine_for(self.binding.channel)
 
     @property
     def engine(self) -> Engine:
-        return engine_for(self.binding.channel)
+        if self._engine is None:
+            raise EngineError(f"report source of {self.binding.channel} used before it started")
+        return self._engine
 
     def order_channels(self) -> set[str]:
         if self.config.order_channels is not None:

@@ -69,6 +69,10 @@ class PacsOruSource(MllpListener):
         self.report_settings = config
         super().__init__(config, dataclasses.replace(binding, accept=self._accept_report))
 
+    async def start(self) -> None:
+        self.intake.attach()
+        await super().start()
+
     async def _accept_report(self, payload: Payload) -> Receipt:
         settings = self.report_settings
         prepare = functools.partial(
@@ -121,6 +125,7 @@ class PacsReportHttpSource(Source):
         return f"{self.server.url}{SOAP_PATH}?wsdl"
 
     async def start(self) -> None:
+        self.intake.attach()
         await self.server.start()
         log.info("pacs report service listening", channel=self.binding.channel, url=self.server.url)
 

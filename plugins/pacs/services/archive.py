@@ -113,8 +113,11 @@ class ExamArchive:
             return None
         try:
             report = ExamReport.model_validate(json_object(processed))
-        except (InputError, ValidationError) as exc:
-            log.warning("stored report unreadable", message_id=view.id, error=str(exc)[:200])
+        except InputError as exc:
+            log.warning("stored report unreadable", message_id=view.id, field=exc.field)
+            return None
+        except ValidationError as exc:  # its text quotes the input: names, ids stay out of the log
+            log.warning("stored report unreadable", message_id=view.id, field=_location(exc))
             return None
         return StoredReport(report, view.id, view.received_at)
 
@@ -147,8 +150,13 @@ class ExamArchive:
         try:
             return run_processors(channel, raw)
         except EngineError as exc:  # a processor changed since: the message no longer maps
-            log.warning("stored message no longer maps", message_id=view.id, error=str(exc)[:200])
+            log.warning("stored message no longer maps", message_id=view.id, error=type(exc).__name__,
+                        field=getattr(exc, "field", None))
             return None
+
+
+def _location(exc: ValidationError) -> str:
+    return ".".join(str(part) for part in exc.errors()[0]["loc"]) or "body"
 
 
 __all__ = ["ExamArchive", "StoredReport"]

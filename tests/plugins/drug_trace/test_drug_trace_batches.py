@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from engine.adapters.base import Wire
 from engine.errors import ConfigError, InputError
 from engine.message import Payload
 from plugins.drug_trace.adapter import DrugTraceAdapter
@@ -17,6 +18,7 @@ from plugins.drug_trace.codes import DEFAULT_PATTERN, CodeRules, ProductMap
 from plugins.drug_trace.ledger import SaleLedger
 from plugins.drug_trace.uploads import BATCH_INFNOS, UploadBuilder, call_keys
 from plugins.yibao.api import Operator, catalogue
+from plugins.yibao.simulator import SimulatorServer
 from tests.plugins.drug_trace.trace_data import (
     AMOXICILLIN_PREFIX,
     IBUPROFEN_CODE,
@@ -118,3 +120,13 @@ def test_batch_variants_start_only_when_the_yibao_catalogue_has_them(make_adapte
             make_adapter(batch_variants=True)
     else:
         assert make_adapter(batch_variants=True).uploads.batch_variants
+
+
+async def test_a_batch_sale_reaches_the_centre_as_one_3505a(make_adapter: MakeAdapter, centre: SimulatorServer) -> None:
+    adapter = make_adapter(batch_variants=True)
+    answer = (await adapter.send(adapter.transform(Payload.from_json(two_drugs())), Wire())).json()
+    assert answer["infno"] == "3505A" and answer["output"]["result"]["retRslt"] == "1"
+    [(infno, input_)] = centre.simulator.state.inventory
+    assert infno == "3505A"
+    assert [[c["drug_trac_codg"] for c in row["drugtracinfo"]] for row in input_["selinfoDetail"]] == [
+        [code(AMOXICILLIN_PREFIX, 1), code(AMOXICILLIN_PREFIX, 2)], [code(IBUPROFEN_PREFIX, 1)]]

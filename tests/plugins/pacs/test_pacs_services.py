@@ -399,3 +399,23 @@ async def test_a_service_without_its_channel_says_what_to_configure(
     assert (error["code"], error["party"]) == ("service_not_configured", "engine")
     assert "pacs_results" in error["reason"]
     assert document.status_code == 200
+
+
+async def test_a_suspended_service_answers_at_once_and_registrations_wait_for_the_pacs(
+    daemon: Daemon, pacs: PacsServer, client: httpx.AsyncClient
+) -> None:
+    """Each service sits behind its destination's breaker, like any channel."""
+    suspended = await client.post(f"{daemon.url}/api/v1/breakers/report_query/suspend",
+                                  json={"reason": "archive maintenance"}, headers=operator())
+    assert suspended.status_code == 200, suspended.text
+    query = await client.get(f"{daemon.url}{API}/results/ACC7060", headers=his())
+    assert query.status_code == 503 and "Retry-After" in query.headers
+    assert query.json()["error"]["destination"] == "report_query"
+
+    await client.post(f"{daemon.url}/api/v1/breakers/pacs/suspend", json={"reason": "PACS upgrade"}, headers=operator())
+    registered = await client.post(f"{daemon.url}{API}/registrations", json=registration("ACC7060"), headers=his())
+    assert registered.status_code == 202  # stored; the registration desk does not wait for the PACS
+    assert "ACC7060" not in pacs.simulator.state.exams
+    await client.post(f"{daemon.url}/api/v1/breakers/pacs/resume", headers=operator())
+    assert (await settled(daemon, registered.json()["message_id"])).status == "sent"
+    assert pacs.simulator.state.exams["ACC7060"].status == "scheduled"

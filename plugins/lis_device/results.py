@@ -36,6 +36,7 @@ class DeviceResult:
     `source` names where it came from in the device's message (`OBX[3]`, `R[2]`), so a diff
     or a complaint can point at the exact bytes. Times are the device's text (HL7 TS or
     ASTM YYYYMMDDHHMMSS); device clocks are often wrong (1970), so no conversion here.
+    `qc` marks a quality-control measurement (a control material, not a patient specimen).
     """
 
     protocol: str
@@ -51,6 +52,7 @@ class DeviceResult:
     observed_at: str = ""
     specimen_barcode: str = ""
     instrument: str = ""
+    qc: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -112,6 +112,8 @@ def extract_results(
             if order is None:
                 batch.warnings.append(f"{source}: result without an O record before it")
             last_result = _result(record, source, barcode, batch, layout)
+            if last_result is not None and order is not None and order.value(12).strip().upper() == "Q":
+                last_result = replace(last_result, qc=True)  # O-12 action code Q: a QC specimen
             if last_result is not None:
                 batch.results.append(last_result)
     return batch

@@ -18,6 +18,7 @@ from engine.config.loader import base_dir, load_config
 from engine.message import Payload
 from engine.plugin_manager import create_plugin_manager
 from engine.runtime import Engine
+from engine.store.records import MessageView
 
 FAST_TIMERS = {"sender_reply": 1.0, "receiver_idle": 1.0, "busy_retry": 0.1, "host_contention_hold": 0.2}
 
@@ -82,3 +83,15 @@ async def eventually(check: Any, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not check():
             await asyncio.sleep(0.01)
+
+
+async def settled(
+    engine: Engine, *statuses: str, timeout: float = 10.0, channel: str = "analyser"
+) -> list[MessageView]:
+    """The channel's messages once there is one and every one has one of `statuses`."""
+    async with asyncio.timeout(timeout):
+        while True:
+            views = await engine.store.list_messages(channel=channel)
+            if views and all(view.status in statuses for view in views):
+                return sorted(views, key=lambda view: view.id)
+            await asyncio.sleep(0.02)

@@ -71,9 +71,11 @@ class UploadBuilder:
             records.append(record)
             codes.extend(checked)
             fields.extend(f"{item.at}trace_codes[{index}]" for index in range(len(checked)))
-        for index, code in enumerate(codes):
-            if code in codes[:index]:
-                raise InputError("the same code twice in one message", field=fields[index])
+        seen: set[str] = set()
+        for code, field in zip(codes, fields, strict=True):
+            if code in seen:
+                raise InputError("the same code twice in one message", field=field)
+            seen.add(code)
         document = self._document(call["kind"], kind, records, items)
         if kind.ledger is not None:
             record_in_ledger = self.ledger.sell if kind.ledger == "sell" else self.ledger.take_back

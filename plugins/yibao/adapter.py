@@ -12,6 +12,7 @@ each repeat under a fresh msgid; settlements and other money-moving calls never 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
@@ -53,8 +54,10 @@ class YibaoConfig(AdapterConfig):
     base_url: str = Field(description="centre or front-machine base, e.g. http://10.1.1.1:8080 (paths are appended)")
     paths: dict[str, str] = Field(
         default_factory=dict,
-        description="override endpoint paths: call, upload, download (defaults /fsi/api/rsfComIfsService/callService, "
-        "/fsi/api/fileupload/upload, /fsi/api/fileupload/download)",
+        description="override endpoint paths: call, upload, download, sign_in, sign_out (defaults "
+        "/fsi/api/rsfComIfsService/callService, /fsi/api/fileupload/upload, /fsi/api/fileupload/download, and "
+        "callService for sign-in/out; Zhejiang: sign_in /fsi/api/signInSignOutService/signIn, "
+        "sign_out /fsi/api/signInSignOutService/signOut)",
     )
     fixmedins_code: str = Field(pattern=r"^[A-Za-z0-9]{12}$", description="定点医药机构编号, e.g. H44030400123")
     fixmedins_name: str = Field(max_length=200)
@@ -85,9 +88,10 @@ class YibaoConfig(AdapterConfig):
     def _check(self, info: ValidationInfo) -> YibaoConfig:
         if self.msgid_node >= self.msgid_nodes:
             raise ValueError(f"msgid_node must be below msgid_nodes ({self.msgid_nodes})")
-        unknown = set(self.paths) - {"call", "upload", "download"}
+        known = {endpoint.name for endpoint in dataclasses.fields(EndpointPaths)}
+        unknown = set(self.paths) - known
         if unknown:
-            raise ValueError(f"unknown paths: {', '.join(sorted(unknown))} (known: call, upload, download)")
+            raise ValueError(f"unknown paths: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
         context = info.context if isinstance(info.context, dict) else {}
         base_dir = context.get("base_dir")
         self._base_dir = Path(base_dir) if base_dir else None

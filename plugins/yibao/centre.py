@@ -31,13 +31,22 @@ log = structlog.get_logger(__name__)
 JSON_CONTENT_TYPE = "application/json;charset=utf-8"
 
 
+CALL_PATH = "/fsi/api/rsfComIfsService/callService"
+ZHEJIANG_SIGN_IN_PATH = "/fsi/api/signInSignOutService/signIn"
+ZHEJIANG_SIGN_OUT_PATH = "/fsi/api/signInSignOutService/signOut"
+
+
 @dataclass(frozen=True)
 class EndpointPaths:
-    """Paths under `base_url` (§1.1): most transactions use `call`."""
+    """Paths under `base_url` (§1.1): most transactions use `call`. Sign-in (9001) and
+    sign-out (9002) go there too, except where a deployment has its own service for them
+    (Zhejiang: ZHEJIANG_SIGN_IN_PATH / ZHEJIANG_SIGN_OUT_PATH)."""
 
-    call: str = "/fsi/api/rsfComIfsService/callService"
+    call: str = CALL_PATH
     upload: str = "/fsi/api/fileupload/upload"
     download: str = "/fsi/api/fileupload/download"
+    sign_in: str = CALL_PATH
+    sign_out: str = CALL_PATH
 
 
 @dataclass(frozen=True)

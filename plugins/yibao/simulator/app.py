@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from engine import simulation
-from plugins.yibao.centre import EndpointPaths
+from plugins.yibao.centre import ZHEJIANG_SIGN_IN_PATH, ZHEJIANG_SIGN_OUT_PATH, EndpointPaths
 from plugins.yibao.simulator.auth import GatewayAuth, GatewayRefusal
 from plugins.yibao.simulator.handlers import HANDLERS
 from plugins.yibao.simulator.state import CentreRefusal, CentreState
@@ -65,9 +65,9 @@ class CentreSimulator(simulation.Simulator[Fault]):
     def __post_init__(self) -> None:
         self.state = CentreState(admvs=self.admvs, first_serial=self.first_serial)
         super().__init__(Fault, [
-            Route(self.paths.call, self._call, methods=["POST"]),
-            Route(self.paths.upload, self._call, methods=["POST"]),
-            Route(self.paths.download, self._call, methods=["POST"]),
+            *(Route(path, self._call, methods=["POST"]) for path in dict.fromkeys((
+                self.paths.call, self.paths.upload, self.paths.download, self.paths.sign_in, self.paths.sign_out,
+                ZHEJIANG_SIGN_IN_PATH, ZHEJIANG_SIGN_OUT_PATH))),
             Route("/auth/oauth/token", self._token, methods=["POST"]),
             Route("/_sim/revoke", self._revoke, methods=["POST"]),
             Route("/_sim/settlements", self._settlements, methods=["GET"]),
@@ -102,6 +102,7 @@ class CentreSimulator(simulation.Simulator[Fault]):
         except CentreRefusal as refused:
             return self._answer(self._failure(str(refused)))
         self.state.calls.append(infno)
+        self.state.call_paths.append((request.url.path, infno))
         if (dropped := await self.misbehave_after(fault, request)) is not None:
             return dropped
         if infno == "9102":

@@ -79,6 +79,26 @@ def cancel_registration(state: CentreState, envelope: dict[str, Any], now: datet
     return None
 
 
+def admit(state: CentreState, envelope: dict[str, Any], now: datetime) -> Any:
+    info = _node(envelope, "mdtrtinfo")
+    _required(info, "psn_no")
+    state.person_by_psn_no(str(info["psn_no"]))
+    mdtrt_id = f"{300000000 + state.next_serial()}"
+    state.visits[mdtrt_id] = {"psn_no": info["psn_no"], "inpatient": True, "info": info, "status": "open",
+                              "diseinfo": (envelope.get("input") or {}).get("diseinfo") or []}
+    return {"result": {"mdtrt_id": mdtrt_id, "psn_no": info["psn_no"]}}
+
+
+def discharge(state: CentreState, envelope: dict[str, Any], now: datetime) -> Any:
+    info = _node(envelope, "dscginfo")
+    _required(info, "mdtrt_id")
+    visit = _visit(state, info["mdtrt_id"])
+    if not visit.get("inpatient"):
+        raise CentreRefusal(f"该就诊不是住院就诊，不能办理出院：{info['mdtrt_id']}")
+    visit.update(status="discharged", discharge=info)
+    return None
+
+
 def _visit(state: CentreState, mdtrt_id: Any) -> dict[str, Any]:
     visit = state.visits.get(str(mdtrt_id))
     if visit is None or visit["status"] != "open":
@@ -262,11 +282,25 @@ def inventory(state: CentreState, envelope: dict[str, Any], now: datetime) -> An
     return {"retRslt": "1", "msgRslt": "成功"}
 
 
+def inventory_batch(node: str) -> Handler:
+    """3501A/3505A: the list node of rows kept as sent; the answer nests under `result`."""
+
+    def handle(state: CentreState, envelope: dict[str, Any], now: datetime) -> Any:
+        rows = _node(envelope, node)
+        if not isinstance(rows, list) or not rows:
+            raise CentreRefusal(f"参数错误：{node}不能为空")
+        state.inventory.append((envelope["infno"], dict(envelope.get("input") or {})))
+        return {"result": {"retRslt": "1", "msgRslt": "成功"}}
+
+    return handle
+
+
 HANDLERS: dict[str, Handler] = {
     "9001": sign_in, "9002": sign_out, "1101": person_info, "2201": register, "2202": cancel_registration,
     "2203": visit_info, "2203A": visit_info, "2204": upload_fees, "2205": cancel_fees, "2206": _settle(False),
     "2207": _settle(True), "2208": cancel_settlement, "2301": upload_fees, "2302": cancel_fees,
     "2303": _settle(False), "2304": _settle(True), "2305": cancel_settlement, "2601": reverse,
-    "3201": totals, "3202": details, "9101": upload,
+    "2401": admit, "2402": discharge, "3201": totals, "3202": details, "9101": upload,
+    "3501A": inventory_batch("invinfoDetail"), "3505A": inventory_batch("selinfoDetail"),
     **{infno: inventory for infno in ("3501", "3502", "3503", "3504", "3505", "3506", "3507")},
 }

@@ -78,6 +78,7 @@ class CentreState:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_qury_no -> (filename, bytes)
     inventory: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # infno of every call answered, in order
+    call_paths: list[tuple[str, str]] = field(default_factory=list)  # (URL path, infno) of the same calls
     first_serial: int = 1  # a restarted centre keeps issuing new ids: start past the old ones
     _serial: itertools.count[int] = field(init=False)
 

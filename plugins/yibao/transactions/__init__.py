@@ -18,7 +18,7 @@ import yaml
 from engine.errors import InputError
 
 FieldType = Literal["str", "number", "int", "date", "datetime", "list", "object"]
-Endpoint = Literal["call", "upload", "download"]
+Endpoint = Literal["call", "upload", "download", "sign_in", "sign_out"]
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
@@ -173,12 +173,27 @@ def _type_problem(value: Any, kind: FieldType) -> str | None:
 def _conditional_problems(spec: Transaction, value: dict[str, Any]) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for target, rule in spec.requires.items():
-        conditions = rule["when"]
-        applies = all(_lookup(value, path) == expected for path, expected in conditions.items())
-        if applies and _lookup(value, target) in (None, ""):
-            why = " and ".join(f"{path} is {expected!r}" for path, expected in conditions.items())
-            problems.append((f"input.{target}", f"required when {why}"))
+        conditions: dict[str, Any] = rule["when"]
+        why = " and ".join(f"{path} is {expected!r}" for path, expected in conditions.items())
+        for where, record, prefix in _records(value, target):
+            applies = all(
+                _lookup(record, path.removeprefix(prefix)) == expected for path, expected in conditions.items()
+            )
+            if applies and _lookup(record, target.removeprefix(prefix)) in (None, ""):
+                problems.append((f"input.{where}{target.removeprefix(prefix)}", f"required when {why}"))
     return problems
+
+
+def _records(value: dict[str, Any], target: str) -> list[tuple[str, dict[str, Any], str]]:
+    """What a conditional requirement is checked on, as (path, record, prefix its paths drop):
+    the whole input, or, for `node[].field`, each row of the list node on its own."""
+    node, separator, _ = target.partition("[].")
+    if not separator:
+        return [("", value, "")]
+    rows = value.get(node)
+    if not isinstance(rows, list):
+        return []
+    return [(f"{node}[{index}].", row, f"{node}[].") for index, row in enumerate(rows) if isinstance(row, dict)]
 
 
 def _lookup(value: dict[str, Any], dotted: str) -> Any:

@@ -85,10 +85,16 @@ async def test_every_catalogued_transaction_round_trips(adapter: YibaoAdapter, c
     await call(adapter, "2601", {"data": {"psn_no": psn_no, "omsgid": kept["msgid"], "oinfno": "2207"}}, **area)
     assert centre.simulator.state.settlements[kept["output"]["setlinfo"]["setl_id"]].status == "reversed"
 
-    # inpatient: fees, withdraw one, pre-settle, settle, cancel, settle again
-    ward = await visit()
+    # inpatient: admission, fees, withdraw one, discharge, pre-settle, settle, cancel, settle again
+    diagnosis = [{"diag_type": "1", "diag_srt_no": "1", "diag_code": "J18.900", "diag_name": "肺炎"}]
+    admitted, _ = await call(adapter, "2401", {"mdtrtinfo": {"psn_no": psn_no, "insutype": "310", **cert},
+                                               "diseinfo": diagnosis}, **area)
+    ward = str(admitted["output"]["result"]["mdtrt_id"])
+    assert admitted["output"]["result"]["psn_no"] == psn_no
     await call(adapter, "2301", {"feedetail": fee_rows(psn_no, ward, ["Z1", "Z2"], inpatient=True)}, **area)
     await call(adapter, "2302", {"data": [{"feedetl_sn": "Z2", "mdtrt_id": ward, "psn_no": psn_no}]}, **area)
+    await call(adapter, "2402", {"dscginfo": {"mdtrt_id": ward, "psn_no": psn_no}, "diseinfo": diagnosis}, **area)
+    assert centre.simulator.state.visits[ward]["status"] == "discharged"
     stay = {"psn_no": psn_no, **cert, "medfee_sumamt": 25.0, "psn_setlway": "01", "mdtrt_id": ward,
             "acct_used_flag": "0", "insutype": "310", "mid_setl_flag": "0"}
     await call(adapter, "2303", {"data": stay}, **area)
@@ -137,6 +143,13 @@ async def test_every_catalogued_transaction_round_trips(adapter: YibaoAdapter, c
     assert sold["output"] == {"retRslt": "1", "msgRslt": "成功"}
     await call(adapter, "3506", {"selinfo": {**sale, "mdtrt_setl_type": None}}, **area)
     await call(adapter, "3507", {"data": {"fixmedins_bchno": "B20261101-0007", "inv_data_type": "1"}})
+    stock = drug({"invdate": "2026-11-01", "inv_cnt": 100.0, **trace})
+    stocked, _ = await call(adapter, "3501A", {"invinfoDetail": [stock, {**stock, "fixmedins_bchno": "B2"}]})
+    sold_in_batch, _ = await call(adapter, "3505A", {"selinfoDetail": [sale, {**sale, "mdtrt_setl_type": "2"}]},
+                                  **area)
+    assert stocked["output"] == sold_in_batch["output"] == {"result": {"retRslt": "1", "msgRslt": "成功"}}
+    assert [len(input_["selinfoDetail"]) for infno, input_ in centre.simulator.state.inventory if infno == "3505A"] \
+        == [2]
 
     await adapter.aclose()
     assert set(centre.simulator.state.calls) == set(catalogue())

@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from engine.errors import PermanentError
 from engine.transports.http import HttpClients
 from plugins.yibao.adapter import YibaoAdapter, YibaoConfig
+from plugins.yibao.centre import CALL_PATH, ZHEJIANG_SIGN_IN_PATH, ZHEJIANG_SIGN_OUT_PATH
 from plugins.yibao.signing.gm import sm2_public_key
 from plugins.yibao.simulator import CentreSimulator, GatewayAuth, SimulatorServer
 from tests.plugins.yibao.conftest import adapter_config
@@ -117,3 +119,30 @@ async def test_jilin_wrong_password_is_our_configuration(
     with pytest.raises(PermanentError) as caught:
         await call(make(password={"$env": "YIBAO_TEST_JL_WRONG"}), "1101", PERSON_QUERY)
     assert caught.value.detail["condition"] == "oauth_token" and caught.value.detail["centre"] == "yibao"
+
+
+@pytest.mark.parametrize("gateway", ["zhejiang_sm3"], indirect=True)
+async def test_zhejiang_signs_in_and_out_at_its_own_service(
+    gateway: tuple[SimulatorServer, Callable[..., YibaoAdapter]]
+) -> None:
+    server, _ = gateway
+    paths = {"sign_in": ZHEJIANG_SIGN_IN_PATH, "sign_out": ZHEJIANG_SIGN_OUT_PATH}
+    clients = HttpClients()
+    adapter = YibaoAdapter(YibaoConfig.model_validate(
+        adapter_config(server.url, signing=SIGNING["zhejiang_sm3"], recer_sys_code="FSI_LOCAL", paths=paths)
+    ), clients)
+    try:
+        reply, _ = await call(adapter, "1101", PERSON_QUERY)
+    finally:
+        await adapter.aclose()  # signs out
+        await clients.aclose()
+
+    assert reply["output"]["baseinfo"]["certno"] == FAKE_CERT_NO
+    assert server.simulator.state.call_paths == [
+        (ZHEJIANG_SIGN_IN_PATH, "9001"), (CALL_PATH, "1101"), (ZHEJIANG_SIGN_OUT_PATH, "9002"),
+    ]
+
+
+def test_an_unknown_path_name_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValidationError, match="unknown paths: signin .*known: call, download, sign_in, sign_out"):
+        YibaoConfig.model_validate(adapter_config("http://127.0.0.1:9", paths={"signin": "/x"}))

@@ -36,6 +36,9 @@ def test_input_nodes_and_endpoints_follow_the_spec() -> None:
     assert transaction("2204").main_node == "feedetail"
     assert transaction("3505").main_node == "selinfo"
     assert transaction("9101").endpoint == "upload" and transaction("9102").endpoint == "download"
+    assert transaction("9001").endpoint == "sign_in" and transaction("9002").endpoint == "sign_out"
+    assert [node.name for node in transaction("2401").nodes] == ["mdtrtinfo", "diseinfo"]
+    assert [node.name for node in transaction("2402").nodes] == ["dscginfo", "diseinfo"]
 
 
 def test_a_complete_settlement_input_passes() -> None:
@@ -98,3 +101,42 @@ def test_unknown_transaction_code_is_his_fault() -> None:
     with pytest.raises(InputError) as caught:
         transaction("9999")
     assert caught.value.field == "infno"
+
+
+SALE = {"med_list_codg": "X", "fixmedins_hilist_id": "Y", "fixmedins_hilist_name": "阿莫西林胶囊",
+        "fixmedins_bchno": "B1", "rx_flag": "1", "trdn_flag": "0", "sel_retn_cnt": 2.0,
+        "sel_retn_time": "2026-11-01 09:40:00", "sel_retn_opter_name": "测试药师", "mdtrt_setl_type": "1",
+        "setl_id": "400000001"}
+
+
+def test_a_batch_sale_checks_every_row_as_a_single_sale() -> None:
+    rows = [SALE, {**SALE, "setl_id": ""}, {**SALE, "sel_retn_cnt": "two"}, {**SALE, "mdtrt_setl_type": "2",
+                                                                            "setl_id": None}]
+    with pytest.raises(InputProblems) as caught:
+        validate_input("3505A", {"selinfoDetail": rows})
+    assert caught.value.problems == [
+        ("input.selinfoDetail[2].sel_retn_cnt", "must be a number, got str 'two'"),
+        ("input.selinfoDetail[1].setl_id", "required when selinfoDetail[].mdtrt_setl_type is '1'"),
+    ]
+    assert validate_input("3505A", {"selinfoDetail": [SALE, rows[3]]}).output == ("result",)
+
+
+def test_a_batch_needs_its_list_node_with_rows() -> None:
+    with pytest.raises(InputProblems) as caught:
+        validate_input("3501A", {"invinfo": {}})
+    assert caught.value.problems[0][0] == "input.invinfoDetail"
+    with pytest.raises(InputProblems) as empty:
+        validate_input("3501A", {"invinfoDetail": []})
+    assert empty.value.problems == [("input.invinfoDetail", "must not be empty")]
+
+
+def test_only_the_batch_variants_the_sources_name_are_catalogued() -> None:
+    assert {"3501A", "3505A"} <= set(catalogue())
+    assert not {"3502A", "3506A"} & set(catalogue())  # their list nodes are not known
+
+
+def test_an_admission_needs_the_person() -> None:
+    with pytest.raises(InputProblems) as caught:
+        validate_input("2401", {"mdtrtinfo": {"insutype": "310"}})
+    assert caught.value.problems == [("input.mdtrtinfo.psn_no", "required")]
+    assert validate_input("2402", {"dscginfo": {"mdtrt_id": "300000001"}}).infno == "2402"

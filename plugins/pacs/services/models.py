@@ -145,7 +145,7 @@ class Accepted(ServiceModel):
     """The request is stored; `queued` ones reach the PACS through the engine's outbox."""
 
     message_id: str = Field(description="follow it with GET /api/v1/messages/{message_id}")
-    status: Literal["queued", "replied", "sent", "filtered"]
+    status: Literal["queued", "replied", "filtered"]
     operation: Literal["register", "book", "reschedule", "cancel"]
     accession_number: str
 

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from engine.channels import Channel
     from engine.runtime import Engine
 
-ACCEPTED_STATUSES = frozenset({Status.QUEUED, Status.REPLIED, Status.SENT, Status.FILTERED})
+ACCEPTED_STATUSES = frozenset({Status.QUEUED, Status.REPLIED, Status.FILTERED})
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ class PacsServiceEndpoints:
             return outcome_response(self.engine, outcome)
         accepted = Accepted(
             message_id=outcome.message_id, status=outcome.status, operation=operation,
-            accession_number=accession or json.loads(payload.body)["accession_number"],
+            accession_number=accession or str(json.loads(payload.body)["accession_number"]).strip(),
         )
         status = 202 if outcome.status == Status.QUEUED else 200
         return json_response(accepted.model_dump(mode="json"), status, {MESSAGE_ID_HEADER: outcome.message_id})

@@ -60,7 +60,9 @@ class Engine:
         self.metrics = EngineMetrics()
         self.formats = FormatRegistry(catalogue.formats)
         self.http = HttpClients()
-        self.breakers = BreakerBoard(self._breaker_settings(), on_transition=self._on_transition)
+        self.breakers = BreakerBoard(
+            self._breaker_settings(), on_transition=self._on_transition, on_followed=self._drain_if_closed
+        )
         self.channels: dict[str, Channel] = {}
         self.sources: list[Source] = []
         self.outbox: OutboxWorker | None = None
@@ -176,6 +178,10 @@ class Engine:
         self.metrics.breaker_state(breaker, new)
         log.warning("breaker state changed", breaker=breaker, old=old, new=new, reason=reason)
         await self.store.record_breaker_event(breaker, old, new, reason)
+        await self._drain_if_closed(breaker, old, new, reason)
+
+    async def _drain_if_closed(self, breaker: str, old: str, new: str, reason: str) -> None:
+        """A breaker closed, here or (shared) on another engine node: drain its backlog now."""
         if new == "closed" and self.outbox is not None:
             behind = [d.name for c in self.channels.values() for d in c.destinations
                       if breaker_key(d.config) == breaker]

@@ -35,6 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 import pybreaker
@@ -109,11 +110,13 @@ class DestinationBreaker:
         settings: BreakerSettings,
         *,
         on_transition: Callable[[str, str, str, str], None] | None = None,
+        on_followed: Callable[[str, str, str, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
         self.settings = settings
         self._on_transition = on_transition
+        self._on_followed = on_followed
         self._clock = clock
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=settings.fail_max,
@@ -377,6 +380,8 @@ class DestinationBreaker:
         old_name = _STATE_NAMES[old] if old else "closed"
         if self._following is False:
             log.debug("breaker followed the cluster", breaker=self.name, old=old_name, new=_STATE_NAMES[new])
+            if self._on_followed is not None:
+                self._on_followed(self.name, old_name, _STATE_NAMES[new], reason)
         elif self._suspension is None:
             self._notify(old_name, _STATE_NAMES[new], reason)
 
@@ -407,7 +412,9 @@ class BreakerBoard:
     the other engine nodes through Redis once `share()` was awaited.
 
     Transitions (including suspend/resume) are reported to `on_transition` as a scheduled
-    task, so persisting them never delays a call.
+    task, so persisting them never delays a call. Transitions another node made and this one
+    followed go to `on_followed` instead (not stored or counted again, but e.g. a close
+    should still wake this node's outbox).
     """
 
     def __init__(
@@ -415,13 +422,18 @@ class BreakerBoard:
         settings: Mapping[str, BreakerSettings],
         *,
         on_transition: TransitionCallback | None = None,
+        on_followed: TransitionCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._callback = on_transition
+        self._on_followed = on_followed
         self._pending: set[asyncio.Task[None]] = set()
         self._shared: SharedBreakerStates | None = None
         self._breakers = {
-            name: DestinationBreaker(name, value, on_transition=self._schedule, clock=clock)
+            name: DestinationBreaker(
+                name, value, on_transition=partial(self._schedule, self._callback),
+                on_followed=partial(self._schedule, self._on_followed), clock=clock,
+            )
             for name, value in settings.items()
         }
 
@@ -483,21 +495,24 @@ class BreakerBoard:
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
-    def _schedule(self, name: str, old: str, new: str, reason: str) -> None:
-        if self._callback is None:
+    def _schedule(
+        self, callback: TransitionCallback | None, name: str, old: str, new: str, reason: str
+    ) -> None:
+        if callback is None:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             log.warning("breaker transition not reported: no running loop", breaker=name, new=new)
             return
-        task = loop.create_task(self._report(name, old, new, reason))
+        task = loop.create_task(self._report(callback, name, old, new, reason))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _report(self, name: str, old: str, new: str, reason: str) -> None:
-        assert self._callback is not None
+    async def _report(
+        self, callback: TransitionCallback, name: str, old: str, new: str, reason: str
+    ) -> None:
         try:
-            await self._callback(name, old, new, reason)
+            await callback(name, old, new, reason)
         except Exception:
             log.exception("breaker transition callback failed", breaker=name, new=new)

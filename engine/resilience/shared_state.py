@@ -76,8 +76,10 @@ class SharedView:
     now_ms: int
 
     @classmethod
-    def from_reply(cls, reply: list[Any]) -> "SharedView":
-        values = dict(zip(scripts.SNAPSHOT_FIELDS, reply, strict=True))
+    def from_reply(cls, reply: str | list[Any]) -> "SharedView":
+        """From a script's JSON answer, or the snapshot inside a published change."""
+        items = json.loads(reply) if isinstance(reply, str) else reply
+        values = dict(zip(scripts.SNAPSHOT_FIELDS, items, strict=True))
         for name in ("generation", "failures", "opened_ms", "since_ms", "probe_ttl_ms", "now_ms"):
             values[name] = int(values[name])
         return cls(**values)

@@ -39,16 +39,23 @@ def make_start_engine(
         if breakers is not None:
             daemon["breakers"] = breakers
         (conf / "hisbridge.yaml").write_text(yaml.safe_dump(daemon))
+        breaker = {"key": "centre", "fail_max": 2, "reset_timeout": 0.3}
         (conf / "channels" / "settle.yaml").write_text(yaml.safe_dump({"destinations": [{
-            "name": "centre", "adapter": "http_json", "delivery": "sync",
-            "breaker": {"fail_max": 2, "reset_timeout": 0.3}, "retry": {"attempts": 1},
-            "config": {"url": f"{upstream.url}/settle", "timeout": 5},
+            "name": "centre", "adapter": "http_json", "delivery": "sync", "breaker": breaker,
+            "retry": {"attempts": 1}, "config": {"url": f"{upstream.url}/settle", "timeout": 5},
         }]}))
-        pm = create_plugin_manager()
+        # an async subscriber behind the same breaker, whose redelivery waits far longer
+        # than any test: only a breaker closing makes it due again
+        (conf / "channels" / "upload.yaml").write_text(yaml.safe_dump({"destinations": [{
+            "name": "platform", "adapter": "http_json", "delivery": "async", "breaker": breaker,
+            "retry": {"attempts": 1}, "outbox": {"initial_backoff": 600, "max_backoff": 600},
+            "config": {"url": f"{upstream.url}/upload", "timeout": 5, "idempotent": True},
+        }]}))
+        pm = create_plugin_manager(load_entry_points=False)  # the core's http_json is enough
         catalogue = Catalogue.build(pm)
         engine = await Engine.start(
             load_config(conf, catalogue=catalogue), pm=pm, catalogue=catalogue, base_dir=base_dir(conf),
-            run_outbox=False, run_sources=False,
+            run_sources=False,
         )
         engines.append(engine)
         return engine
@@ -131,6 +138,28 @@ async def test_one_nodes_failures_open_the_breaker_for_both_one_probe_closes_it_
 
     upstream.set_mode("normal")
     assert [await settle(a, 20), await settle(b, 21)] == [Status.REPLIED, Status.REPLIED]
+
+
+@pytest.mark.redis
+async def test_a_close_made_on_another_node_drains_this_nodes_backlog(
+    shared_engines: StartEngine, upstream: Upstream
+) -> None:
+    a, b = await shared_engines("a"), await shared_engines("b")
+    upstream.set_mode("fail")
+    receipt = await b.accept("upload", Payload.from_json({"upload_id": "U1"}), caller="test")
+    await until(lambda: upstream.count == 1)  # b's first attempt failed: next try in 600 s
+    assert await settle(a, 1) == Status.FAILED  # the second failure opens the breaker, on a
+    await until(lambda: breaker_state(b) == "open")
+    view = await b.store.get_message(receipt.message_id)
+    assert view is not None and view.status == Status.QUEUED
+
+    upstream.set_mode("normal")
+    await until(lambda: breaker_state(a) == "open" and a.breakers.get("centre").available)
+    assert await settle(a, 3) == Status.REPLIED  # a's probe closes the breaker for both
+
+    # b followed the close quietly, yet its outbox delivers the queued upload at once
+    await until(lambda: b"U1" in b"".join(upstream.accepted_bodies()))
+    assert await last_event(b) is None
 
 
 async def test_without_the_setting_each_node_keeps_its_own_breaker(

@@ -20,6 +20,13 @@ arrives; its frames were ACKed before it was stored because nothing earlier said
 complete. Host queries (a Q record) are requests, not results: their frames are ACKed at
 once, and at EOT `TransferHandler.answer_query()` gets the transcript and returns the
 records to send back, which go out as the engine's own transfer.
+
+Refused input is kept, not only logged (`TransferHandler.refuse()`, stored as a failed
+message blamed on the device): the transcript of a transfer that was aborted (the device
+gave up after 6 refused frames, fell silent past the receiver timer, restarted with ENQ or
+ended after an ETB frame), the head of an oversized message, and bytes outside any
+transfer (proprietary reports some analysers print on the same line), gathered until the
+line has been quiet for `noise_quiet` seconds or an ENQ starts a transfer.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ READ_SIZE = 65536
 _ACK = bytes((ACK,))
 _NAK = bytes((NAK,))
 _BOUNDARIES = (STX, ENQ, EOT)
+_LINE_FILLER = b"\r\n\t \x00\x04\x06\x15"  # trailers, padding, late EOT/ACK/NAK
+OVERSIZED_HEAD_BYTES = 64 * 1024
 
 
 class TransferHandler(Protocol):
@@ -62,6 +71,11 @@ class TransferHandler(Protocol):
 
     async def answer_query(self, transcript: bytes, text: bytes) -> bytes:
         """The records (each ended by CR) answering a host query; never raises."""
+
+    async def refuse(self, data: bytes, reason: str, *, transcript: bool) -> None:
+        """Keep bytes the session refused (an aborted transfer's transcript, or text outside
+        any transfer when `transcript` is false) as a failed message blamed on the device;
+        never raises."""
 
 
 @dataclass
@@ -124,6 +138,7 @@ class AstmSession:
         *,
         max_message_bytes: int,
         channel: str,
+        noise_quiet: float = 2.0,
     ) -> None:
         self.link = link
         self._reader = reader
@@ -137,15 +152,17 @@ class AstmSession:
         self._queries: set[asyncio.Task[None]] = set()
         self._busy = asyncio.Lock()  # held while a read is handled: stores and their ACKs
         self._loop = asyncio.get_running_loop()
+        self._noise_quiet = noise_quiet
+        self._noise = bytearray()
+        self._noise_deadline: float | None = None
 
     async def run(self) -> None:
         read = asyncio.ensure_future(self._reader.read(READ_SIZE))
         queued = asyncio.ensure_future(self._outgoing.get())
         try:
             while True:
-                timeout = None
-                if self.link.deadline is not None:
-                    timeout = max(0.0, self.link.deadline - self._loop.time())
+                deadlines = [d for d in (self.link.deadline, self._noise_deadline) if d is not None]
+                timeout = max(0.0, min(deadlines) - self._loop.time()) if deadlines else None
                 done, _ = await asyncio.wait({read, queued}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if queued in done:
                     await self._apply(self.link.send_message(queued.result(), self._loop.time()))
@@ -153,12 +170,15 @@ class AstmSession:
                 if read in done:
                     data = read.result()
                     if not data:
+                        await self._store_noise()
                         return
                     self._buffer += data
                     async with self._busy:
                         await self._feed()
                     read = asyncio.ensure_future(self._reader.read(READ_SIZE))
                 await self._apply(self.link.tick(self._loop.time()))
+                if self._noise_deadline is not None and self._loop.time() >= self._noise_deadline:
+                    await self._store_noise()
         finally:
             for task in (read, queued, *self._queries):
                 task.cancel()
@@ -180,12 +200,20 @@ class AstmSession:
 
     async def _feed(self) -> None:
         while self._buffer:
-            length = _next_unit(self._buffer, self.link.max_frame_bytes)
+            if self.link.state is LinkState.NEUTRAL and self._buffer[0] != ENQ:
+                # no frame exists outside a transfer: all up to the next ENQ is noise, even
+                # an STX..ETX block that will never get a checksum (proprietary reports)
+                enq = self._buffer.find(ENQ)
+                length = enq if enq > 0 else len(self._buffer)
+            else:
+                length = _next_unit(self._buffer, self.link.max_frame_bytes)
             if not length:
                 return
             unit = bytes(self._buffer[:length])
             del self._buffer[:length]
             receiving = self.link.state is LinkState.RECEIVING
+            if unit[0] == ENQ and self._noise:
+                await self._store_noise()  # what came before this transfer is one refusal
             events = self.link.receive(unit, self._loop.time())
             if receiving and unit[0] == STX:
                 await self._after_frame(unit, events)
@@ -269,6 +297,7 @@ class AstmSession:
         inbound, self._inbound = self._inbound, None
         if isinstance(event, TransferAborted):
             log.warning("astm transfer aborted", channel=self._channel, reason=event.reason)
+            await self._handler.refuse(event.transcript, f"ASTM transfer aborted: {event.reason}", transcript=True)
             return
         if inbound is None or not inbound.text:
             return
@@ -280,6 +309,11 @@ class AstmSession:
                 channel=self._channel,
                 oversized=inbound.oversized,
             )
+            if inbound.oversized:
+                head = transcript[:OVERSIZED_HEAD_BYTES]
+                limit = self._max_message_bytes
+                reason = f"ASTM message larger than {limit} bytes; its first {len(head)} bytes are kept"
+                await self._handler.refuse(head, reason, transcript=True)
         elif _has_record(text, b"Q"):
             task = asyncio.create_task(self._answer(transcript, text))
             self._queries.add(task)
@@ -307,10 +341,32 @@ class AstmSession:
             elif isinstance(event, FrameRejected):
                 log.warning("astm frame refused", channel=self._channel, reason=event.reason)
             elif isinstance(event, Discarded):
-                log.warning(
-                    "astm bytes outside a transfer discarded",
-                    channel=self._channel,
-                    bytes=len(event.data),
-                    head=redact(event.data[:40].decode("latin-1"), ()),
-                )
+                self._collect_noise(event.data)
         await self._writer.drain()
+
+    # -- text outside any transfer ------------------------------------------------------
+
+    def _collect_noise(self, data: bytes) -> None:
+        """Gather bytes outside a transfer until the line is quiet for `noise_quiet`, so a
+        proprietary report trickling in over a serial line becomes one refusal, not one
+        per read. Stray trailers and late ACK/EOT bytes are not input and are dropped."""
+        if not data.strip(_LINE_FILLER) and not self._noise:
+            return
+        self._noise += data
+        self._noise_deadline = self._loop.time() + self._noise_quiet
+        if len(self._noise) > self._max_message_bytes:
+            self._noise_deadline = self._loop.time()
+
+    async def _store_noise(self) -> None:
+        noise, self._noise, self._noise_deadline = bytes(self._noise), bytearray(), None
+        if not noise.strip(_LINE_FILLER):
+            return
+        log.warning(
+            "astm bytes outside a transfer refused",
+            channel=self._channel,
+            bytes=len(noise),
+            head=redact(noise[:40].decode("latin-1"), ()),
+        )
+        await self._handler.refuse(
+            noise[: self._max_message_bytes], "text outside any ASTM transfer (no ENQ before it)", transcript=False
+        )

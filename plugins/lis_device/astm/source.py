@@ -4,7 +4,9 @@
 Each device message becomes one stored message whose payload (`application/x-astm`) is
 the byte transcript of its transfer; the frame carrying its L record is ACKed only once
 `binding.accept()` returned (see `astm.session`). Host queries are answered with the
-LIS's orders through `binding.call()` (see `host_query`).
+LIS's orders through `binding.call()` (see `host_query`). What the session refuses (a
+transfer aborted after 6 bad frames or a timeout, text outside any transfer) is kept
+through `binding.refuse()` as a failed message blamed on the device.
 
     source:
       kind: astm_tcp
@@ -22,7 +24,7 @@ from typing import ClassVar
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engine.errors import EngineError
+from engine.errors import EngineError, InputError
 from engine.message import Payload
 from engine.sources import Source, SourceBinding, SourceConfig
 from plugins.lis_device.astm.e1381 import E1381Link, E1381Timers
@@ -67,6 +69,9 @@ class AstmSourceConfig(SourceConfig):
         8.0, gt=0, description="seconds the LIS gets to answer a host query before the device is told 'no orders'"
     )
     lis_name: str = Field("LIS", description="sender name (H-5) in order downloads")
+    noise_quiet: float = Field(
+        2.0, gt=0, description="seconds of quiet after text outside any transfer before it is stored as refused"
+    )
 
     @field_validator("charset")
     @classmethod
@@ -109,6 +114,15 @@ class _ChannelHandler:
     async def answer_query(self, transcript: bytes, text: bytes) -> bytes:
         return await self._answerer.answer(transcript, text)
 
+    async def refuse(self, data: bytes, reason: str, *, transcript: bool) -> None:
+        content_type = ASTM_CONTENT_TYPE if transcript else "application/octet-stream"
+        try:
+            receipt = await self._binding.refuse(Payload(data, content_type), InputError(reason, party="device"))
+        except EngineError as exc:
+            log.error("refused astm input not stored", channel=self._binding.channel, error=str(exc))
+            return
+        log.info("refused astm input stored", channel=self._binding.channel, message_id=receipt.message_id)
+
 
 class AstmStreamSource(Source):
     """What the TCP and serial kinds share: one `AstmSession` per open stream."""
@@ -147,6 +161,7 @@ class AstmStreamSource(Source):
             self._handler,
             max_message_bytes=self.config.max_message_bytes,
             channel=self.binding.channel,
+            noise_quiet=self.config.noise_quiet,
         )
         self._sessions[task] = session
         log.info("astm device connected", channel=self.binding.channel, peer=peer)

@@ -18,7 +18,7 @@ from plugins.lis_device.astm.frames import ACK, NAK, frames_for_message, scan_tr
 from plugins.lis_device.astm.records import AstmMessage
 from plugins.lis_device.astm.serial_port import byte_streams
 from plugins.lis_device.simulator.analyser import AstmAnalyser, Faults
-from tests.plugins.lis_device.lis_engine import eventually, start_engine, stored_raws
+from tests.plugins.lis_device.lis_engine import eventually, settled, start_engine, stored_raws
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX only")
 
@@ -46,6 +46,7 @@ async def line(tmp_path: Path) -> AsyncIterator[tuple[Engine, AstmAnalyser]]:
         charset="gb18030",
         reopen_interval=0.05,
         host_query_timeout=1.0,
+        noise_quiet=0.2,
     )
     reader, writer, read_transport = await byte_streams(master)
     analyser = AstmAnalyser(reader, writer, reply_timeout=5.0)
@@ -78,3 +79,16 @@ async def test_host_query_over_a_serial_line(line: tuple[Engine, AstmAnalyser]) 
     assert (await analyser.send(frames_for_message(QUERY))).completed
     download = AstmMessage.parse(await analyser.receive(timeout=5.0))
     assert (download.get("O.3"), download.get("O.5.4")) == ("BC-S2", "HGB")
+
+
+async def test_proprietary_text_on_the_serial_line_is_stored_as_the_devices_failure(
+    line: tuple[Engine, AstmAnalyser],
+) -> None:
+    engine, analyser = line
+    report = b"\x02SYN-EL  GLU   105 mg/dL\r\x03"
+    await analyser.write(report)
+    [view] = await settled(engine, "failed")
+    assert (view.party, view.rule_id) == ("device", "core.input.device")
+    raw = await engine.store.get_stage(view.id, "raw")
+    assert raw is not None and raw.body == report
+    assert (await analyser.send(frames_for_message(RESULTS))).completed

@@ -48,9 +48,12 @@ def hisbridge_register_routes(engine: Engine) -> list[BaseRoute]:
 
 @hookimpl
 def hisbridge_register_commands(cli: click.Group) -> None:
+    from engine.cli import simulate_group
     from plugins.yibao.cli import yibao_group  # lazily: only the CLI needs it
+    from plugins.yibao.simulator.command import simulate_yibao
 
     cli.add_command(yibao_group)
+    simulate_group(cli).add_command(simulate_yibao)
 
 
 @hookimpl

@@ -126,3 +126,9 @@ async def test_the_setl_id_the_centre_gave_finds_the_settlement(
     assert [(m["status"], m["business_keys"]["infno"], m["business_keys"]["setl_id"]) for m in found] == [
         ("replied", "2207", kept)
     ]
+
+
+def test_the_simulator_command_wants_the_tif_token_it_is_told_to_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HISBRIDGE_SIM_TIF_TOKEN", raising=False)
+    result = CliRunner().invoke(main, ["simulate", "yibao", "--tif-paasid", "mbs_fsi_auth"])
+    assert result.exit_code == 2 and "HISBRIDGE_SIM_TIF_TOKEN" in result.output

@@ -14,9 +14,9 @@ instrument's code table (`lis_codes`). It refuses rather than drop:
 - a message with no result that could be read → `NoResultsRead` (rule
   `lis_device.no_results_read`): the device's layout needs configuring.
 
-The document keeps the device's value (`device_value`, e.g. `5,12`) next to the value the
-LIS gets (`value`, `5.12`: a decimal comma becomes a point, nothing else changes) and the
-number (`numeric`), so `hisbridge diff` shows both sides.
+The LIS gets the value with a decimal comma turned into a point (`5,12` → `5.12`; nothing
+else changes) and the number (`numeric`). The device's own text stays in the raw stage,
+so `hisbridge diff` shows "device sent 5,12, LIS received 5.12" field by field.
 """
 
 from __future__ import annotations
@@ -148,7 +148,6 @@ class ResultMapper:
             "test_code": result.test_code,
             "test_name": result.test_name,
             "value": lis_value(result),
-            "device_value": result.value,
             "numeric": result.numeric,
             "units": result.units,
             "reference_range": result.reference_range,

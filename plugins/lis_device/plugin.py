@@ -6,6 +6,7 @@ Registered through the `hisbridge.plugins` entry point like any third-party plug
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import click
 import yaml
@@ -22,6 +23,9 @@ from plugins.lis_device.formats import AstmFormat, Hl7Format
 from plugins.lis_device.lis_delivery import LisHttpAdapter
 from plugins.lis_device.lis_table import LisTableAdapter
 from plugins.lis_device.mllp_source import MllpLisListener
+
+if TYPE_CHECKING:
+    from engine.demo.acts import DemoAct
 
 
 def fault_rules() -> list[FaultRule]:
@@ -55,3 +59,10 @@ def hisbridge_register_adapters() -> list[type[Adapter]]:
 @hookimpl
 def hisbridge_register_fault_rules() -> list[FaultRule]:
     return fault_rules()
+
+
+@hookimpl
+def hisbridge_register_demo_acts() -> list[type[DemoAct]]:
+    from plugins.lis_device.demo_act import LabAnalysersAct  # lazily: only the demo needs it
+
+    return [LabAnalysersAct]

@@ -30,15 +30,13 @@ ASTM_RECORDS = (
 CODES = CodeTable.parse("# SYN-CL\ntest_code,lis_code,lis_name\nGLU,1001,葡萄糖\nK,1002,钾\n", "syn.csv")
 
 
-def test_hl7_results_keep_the_device_value_and_give_the_lis_a_point() -> None:
+def test_hl7_results_give_the_lis_a_decimal_point_and_its_item_codes() -> None:
     document = ResultMapper(CODES).document(Payload(HL7_ORU, "application/hl7-v2"))
     assert (document["kind"], document["instrument"], document["specimens"], document["qc"]) == (
         "lis_results", "SYN-CL", ["BC-N001"], False,
     )
     glucose, potassium = document["results"]
-    assert (glucose["lis_code"], glucose["lis_name"], glucose["value"], glucose["device_value"]) == (
-        "1001", "葡萄糖", "5.12", "5,12",
-    )
+    assert (glucose["lis_code"], glucose["lis_name"], glucose["value"]) == ("1001", "葡萄糖", "5.12")
     assert (glucose["numeric"], glucose["units"], glucose["reference_range"], glucose["source"]) == (
         5.12, "mmol/L", "3,90-6,10", "OBX[1]",
     )
@@ -85,8 +83,8 @@ def test_a_message_with_no_readable_result_is_refused_not_passed_on_empty() -> N
 def test_comma_decimal_fixture_values_reach_the_lis_with_points() -> None:
     table = CodeTable.parse("test_code,lis_code\n6690-2,WBC\n789-8,RBC\n718-7,HGB\n")
     document = ResultMapper(table).document(Payload(fixture_bytes("hl7", "oru_lf_comma_decimal_no_vt.hl7"), "x"))
-    assert [(r["lis_code"], r["value"], r["device_value"]) for r in document["results"]] == [
-        ("WBC", "11.49", "11,49"), ("RBC", "4.61", "4,61"), ("HGB", "128", "128"),
+    assert [(r["lis_code"], r["value"], r["numeric"]) for r in document["results"]] == [
+        ("WBC", "11.49", 11.49), ("RBC", "4.61", 4.61), ("HGB", "128", 128.0),
     ]
 
 

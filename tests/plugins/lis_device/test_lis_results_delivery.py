@@ -104,7 +104,7 @@ async def test_results_reach_an_http_lis_with_item_codes(tmp_path: Path, kind: s
     first = document["results"][0]
     assert (first["lis_code"], first["lis_name"]) == ("1001", "葡萄糖")
     if kind == "mllp_lis":
-        assert (first["value"], first["device_value"], document["specimens"]) == ("5.12", "5,12", ["BC-N001"])
+        assert (first["value"], document["specimens"]) == ("5.12", ["BC-N001"])
     else:
         assert [r["qc"] for r in document["results"]] == [False, True]
     assert view.business_keys
@@ -176,9 +176,9 @@ async def test_results_are_inserted_into_the_intermediate_table(tmp_path: Path, 
     finally:
         await engine.stop()
     rows = read_rows(database_url)
-    assert [(r["BARCODE"], r["ITEM_CODE"], r["RESULT"], r["device_value"], r["taken"]) for r in rows] == [
-        ("BC-N001", "1001", "5.12", "5,12", 0),
-        ("BC-N001", "1002", "5.9", "5.9", 0),
+    assert [(r["BARCODE"], r["ITEM_CODE"], r["RESULT"], r["test_code"], r["taken"]) for r in rows] == [
+        ("BC-N001", "1001", "5.12", "GLU", 0),
+        ("BC-N001", "1002", "5.9", "K", 0),
     ]
     assert rows[0]["numeric_value"] == pytest.approx(5.12) and rows[1]["abnormal_flags"] == "H~A"
 

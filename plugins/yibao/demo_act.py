@@ -30,8 +30,11 @@ CHANNEL = "yibao_cashier"
 TOKEN_ENV = "HISBRIDGE_YIBAO_TIF_TOKEN"
 AREA = "440300"
 OUTAGE_CALLS = 6
-# A restarted demo centre must not issue a setl_id the engine's log already holds (it outlives the demo).
+# A restarted demo centre must not issue a setl_id the engine's log already holds (it outlives the
+# demo): each run starts its ids at its start second × 1000, repeating only after 115 days (the
+# store keeps 30); a run uses far fewer than 1000, and the ids stay within 10 digits.
 SERIALS_PER_RUN = 1000
+SECONDS_BEFORE_IDS_REPEAT = 10_000_000
 
 
 @dataclass
@@ -97,7 +100,7 @@ class YibaoAct(DemoAct):
         assert isinstance(adapter, YibaoAdapter) and isinstance(adapter.settings.signing, TifSigning)
         url = httpx.URL(adapter.settings.base_url)
         auth = GatewayAuth(scheme="tif", paasid=adapter.settings.signing.paasid, token=os.environ[TOKEN_ENV])
-        first_serial = int(time.time()) % 1_000_000 * SERIALS_PER_RUN
+        first_serial = int(time.time()) % SECONDS_BEFORE_IDS_REPEAT * SERIALS_PER_RUN
         simulator = CentreSimulator(admvs=adapter.settings.mdtrtarea_admvs, auth=auth, first_serial=first_serial)
         async with SimulatorServer(simulator, host=url.host, port=url.port or 80) as centre:
             return await _story(stage, centre, adapter)

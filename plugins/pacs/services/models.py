@@ -115,6 +115,16 @@ class ExamRef(ServiceModel):
 class ResultQuery(ExamRef):
     include_attachments: bool = Field(True, description="send the PDF/images as base64 (false: only their digests)")
 
+    @field_validator("include_attachments", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: Any) -> Any:
+        """In a URL a boolean is the text `true` or `false`, as the OpenAPI document writes it."""
+        if isinstance(value, str):
+            if value not in ("true", "false"):
+                raise ValueError("must be true or false")
+            return value == "true"
+        return value
+
 
 class WorkloadQuery(ServiceModel):
     """工作量统计 over whole days, both ends included (the hospital's local dates)."""
@@ -201,14 +211,40 @@ class ErrorBody(BaseModel):
 # --- reading requests -------------------------------------------------------------------------
 
 
+def parse_query(model: type[M], payload: Payload, *, party: str = "his") -> M:
+    """A query's parameters as `model`: text as a URL carries it (`2026-11-01`, `false`), or
+    JSON values when a caller posted the query to the channel itself. Strict either way,
+    as the OpenAPI document says (no `2026-11-01T00:00:00` for a day)."""
+    data = json_object(payload)
+    try:
+        if all(isinstance(value, str) for value in data.values()):
+            return model.model_validate_strings(data, strict=True)
+        return model.model_validate_json(payload.body, strict=True)
+    except ValidationError as exc:
+        raise _refusal(exc, party) from exc
+
+
 def parse(model: type[M], data: Any, *, party: str = "his") -> M:
     """`data` as `model`; what is wrong is the caller's, named by its field path."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        path = ".".join(str(part) or "''" for part in first["loc"]) or "body"  # '' : a parameter without a name
-        raise InputError(first["msg"], field=path, party=party) from exc
+        raise _refusal(exc, party) from exc
+
+
+def parse_body(model: type[M], payload: Payload, *, party: str = "his") -> M:
+    """A JSON body as `model`, strictly: a JSON number is no date and a text no number, as the
+    OpenAPI document says (lax parsing would take `-34` for a moment in 1969)."""
+    try:
+        return model.model_validate_json(payload.body, strict=True)
+    except ValidationError as exc:
+        raise _refusal(exc, party) from exc
+
+
+def _refusal(exc: ValidationError, party: str) -> InputError:
+    first = exc.errors()[0]
+    path = ".".join(str(part) or "''" for part in first["loc"]) or "body"  # '': a parameter without a name
+    return InputError(first["msg"], field=path, party=party)
 
 
 def json_object(payload: Payload) -> dict[str, Any]:
@@ -236,4 +272,6 @@ __all__ = [
     "WorkloadQuery",
     "json_object",
     "parse",
+    "parse_body",
+    "parse_query",
 ]

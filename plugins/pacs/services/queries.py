@@ -33,7 +33,7 @@ from plugins.pacs.services.models import (
     Workload,
     WorkloadQuery,
     json_object,
-    parse,
+    parse_query,
 )
 
 UNKNOWN = "unknown"
@@ -68,7 +68,7 @@ class PacsResultsAdapter(ArchiveReader):
     description: ClassVar[str] = "PACS service 结果查询: the newest report the engine holds for an accession number"
 
     def transform(self, request: Payload) -> Payload:
-        return Payload.from_json(parse(ResultQuery, json_object(request)).model_dump(mode="json"))
+        return Payload.from_json(parse_query(ResultQuery, request).model_dump(mode="json"))
 
     def extract_keys(self, request: Payload) -> KeysOut:
         accession = json_object(request).get("accession_number")
@@ -116,7 +116,7 @@ class PacsWorkloadAdapter(ArchiveReader):
         self.settings = config
 
     def transform(self, request: Payload) -> Payload:
-        return Payload.from_json(parse(WorkloadQuery, json_object(request)).model_dump(mode="json", by_alias=True))
+        return Payload.from_json(parse_query(WorkloadQuery, request).model_dump(mode="json", by_alias=True))
 
     async def send(self, request: Payload, wire: Wire) -> Payload:
         wire.sent(request)

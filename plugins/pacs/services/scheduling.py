@@ -21,7 +21,7 @@ from engine.errors import InputError
 from engine.message import Payload
 from engine.processors import Processor
 from plugins.pacs.model import ExamOrder, OrderAction
-from plugins.pacs.services.models import Appointment, Booking, ExamRef, Registration, json_object, parse
+from plugins.pacs.services.models import Appointment, Booking, ExamRef, Registration, parse, parse_body
 
 OPERATION_HEADER = "X-Hisbridge-Operation"
 ACCESSION_HEADER = "X-Hisbridge-Accession"
@@ -70,7 +70,7 @@ class RegistrationProcessor(ExamOrderProcessor):
     operations: ClassVar[frozenset[str]] = frozenset({"register", "cancel"})
 
     def schedule(self, operation: str, payload: Payload) -> ExamOrder:
-        return parse(Registration, json_object(payload)).to_order()
+        return parse_body(Registration, payload).to_order()
 
 
 class AppointmentProcessor(ExamOrderProcessor):
@@ -81,10 +81,10 @@ class AppointmentProcessor(ExamOrderProcessor):
 
     def schedule(self, operation: str, payload: Payload) -> ExamOrder:
         if operation == "book":
-            appointment = parse(Appointment, json_object(payload))
+            appointment = parse_body(Appointment, payload)
             return appointment.to_order(OrderAction.NEW, appointment.accession_number)
         accession = _path_accession(payload)
-        return parse(Booking, json_object(payload)).to_order(OrderAction.CHANGE, accession)
+        return parse_body(Booking, payload).to_order(OrderAction.CHANGE, accession)
 
 
 def _path_accession(payload: Payload) -> str:

@@ -179,6 +179,7 @@ async def test_a_registration_becomes_an_order_at_the_pacs(
         (registration("ACC 7003"), 422, "accession_number", "pattern"),
         ({k: v for k, v in registration("ACC7004").items() if k != "procedure"}, 422, "procedure", "required"),
         (registration("ACC7005", ward="8F"), 422, "ward", "not permitted"),
+        (registration("ACC7006", registered_at=-34), 422, "registered_at", "datetime"),  # found by schemathesis
         ("not json at all", 400, "body", "JSON"),
     ],
 )
@@ -306,6 +307,8 @@ async def test_result_query_for_an_unknown_exam_or_a_bad_number(daemon: Daemon, 
     assert (error["field"], error["party"]) == ("accession_number", "his")
     unknown_option = await client.get(f"{daemon.url}{API}/results/ACC7999?format=pdf", headers=his())
     assert unknown_option.status_code == 422 and unknown_option.json()["error"]["field"] == "format"
+    not_a_boolean = await client.get(f"{daemon.url}{API}/results/ACC7999?include_attachments=1", headers=his())
+    assert not_a_boolean.status_code == 422 and not_a_boolean.json()["error"]["field"] == "include_attachments"
     unauthenticated = await client.get(f"{daemon.url}{API}/results/ACC7999")
     assert unauthenticated.status_code == 401
 
@@ -352,6 +355,8 @@ async def test_workload_refuses_a_backwards_period(daemon: Daemon, client: httpx
     assert (error["field"], error["party"]) == ("to", "his") and "before from" in error["reason"]
     view = await daemon.engine.store.get_message(error["message_id"])
     assert view is not None and view.channel == "pacs_workload" and view.status == "failed"
+    a_moment = await client.get(f"{daemon.url}{API}/workload?from=2026-11-01T00:00:00&to=2026-11-02", headers=his())
+    assert a_moment.status_code == 422 and a_moment.json()["error"]["field"] == "from"
 
 
 @pytest.mark.parametrize(("first", "last"), [("0001-01-01", "0001-01-02"), ("9999-12-30", "9999-12-31")])

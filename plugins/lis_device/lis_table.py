@@ -161,24 +161,35 @@ class LisTableAdapter(LisResultsMapping, Adapter):
         document = request.json()
         batch_key = hashlib.sha256(request.body).hexdigest()[:32]
         rows = rows_of(document, batch_key, datetime.now(UTC).replace(tzinfo=None))
-        wire.sent(request)
-        inserted = await asyncio.to_thread(self._insert, rows)
+        connection = await asyncio.to_thread(self._connect)
+        try:
+            wire.sent(request)  # the rows leave with the INSERT, once connected
+            inserted = await asyncio.to_thread(self._insert, connection, rows)
+        finally:
+            await asyncio.to_thread(connection.close)
         answer = {"table": self.settings.table, "rows": len(rows), "inserted": inserted, "batch_key": batch_key}
         reply = Payload.from_json(answer)
         wire.received(reply)
         return reply
 
-    def _insert(self, rows: list[dict[str, Any]]) -> int:
+    def _connect(self) -> sa.Connection:
+        try:
+            return self._database.connect()
+        except sa_exc.DBAPIError as exc:
+            raise TransientError(f"LIS database unreachable: {_first_line(exc)}", detail=_detail("connect")) from exc
+
+    def _insert(self, connection: sa.Connection, rows: list[dict[str, Any]]) -> int:
         """Insert the rows in one transaction; 0 when this batch is already there."""
         try:
             if not self._created:
-                self._table.create(self._database, checkfirst=True)
+                with connection.begin():
+                    self._table.create(connection, checkfirst=True)
                 self._created = True
-            with self._database.begin() as connection:
+            with connection.begin():
                 connection.execute(self._table.insert(), rows)
             return len(rows)
         except sa_exc.IntegrityError:
-            if self._already_written(rows[0]["batch_key"]):
+            if self._already_written(connection, rows[0]["batch_key"]):
                 return 0
             refusal = "the LIS table refused the rows (a constraint)"
             raise PermanentError(refusal, detail=_detail("constraint")) from None
@@ -187,14 +198,16 @@ class LisTableAdapter(LisResultsMapping, Adapter):
                 # SQLite reports a missing table or column as an OperationalError too
                 misfit = f"the LIS table does not fit: {_first_line(exc)}"
                 raise PermanentError(misfit, detail=_detail("refused")) from exc
-            raise TransientError(f"LIS database unreachable: {_first_line(exc)}", detail=_detail("connect")) from exc
+            # connected, then lost: the transaction did not commit, but say the rows left
+            lost = f"LIS database connection lost: {_first_line(exc)}"
+            raise TransientError(lost, detail={"condition": "reset", "request_left": True}) from exc
         except sa_exc.DBAPIError as exc:
             refusal = f"the LIS database refused the rows: {_first_line(exc)}"
             raise PermanentError(refusal, detail=_detail("refused")) from exc
 
-    def _already_written(self, batch_key: str) -> bool:
+    def _already_written(self, connection: sa.Connection, batch_key: str) -> bool:
         query = sa.select(sa.func.count()).select_from(self._table).where(self._table.c.batch_key == batch_key)
-        with self._database.connect() as connection:
+        with connection.begin():
             return bool(connection.execute(query).scalar())
 
     async def check(self) -> None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from engine.adapters.base import Wire
 from engine.attribution.facts import facts_from_error
-from engine.attribution.rules import FaultRule, decide
+from engine.attribution.rules import FailureFacts, FaultRule, decide
 from engine.channels import Channel, Destination
 from engine.errors import DestinationUnavailable, InputError, OutcomeUnknownError, PermanentError, TransientError
 from engine.message import Payload, StageName, StorageMode, Verdict
@@ -117,13 +117,13 @@ async def attempt_with_retries(
     request: Payload,
     *,
     first_number: int,
-    rules: list[FaultRule],
+    attributor: Attributor,
 ) -> DeliveryRun:
     """Send `request` through the breaker, retrying only when the adapter declares it safe."""
     run = DeliveryRun()
 
     async def one_try() -> AttemptResult:
-        result = await _attempt(channel, destination, request, first_number + len(run.attempts), rules)
+        result = await _attempt(channel, destination, request, first_number + len(run.attempts), attributor)
         run.attempts.append(result)
         if result.error is not None:
             raise result.error
@@ -137,7 +137,7 @@ async def attempt_with_retries(
 
 
 async def _attempt(
-    channel: Channel, destination: Destination, request: Payload, number: int, rules: list[FaultRule]
+    channel: Channel, destination: Destination, request: Payload, number: int, attributor: Attributor
 ) -> AttemptResult:
     wire = Wire()
     started_at = utcnow()
@@ -149,22 +149,53 @@ async def _attempt(
         reply = destination.adapter.transform_response(response)
         return AttemptResult(number, started_at, _ms_since(started), wire, reply=reply)
     except Exception as exc:  # noqa: BLE001 - adapters may raise anything; attribution sorts it out
-        verdict = attribute(exc, stage=stage, channel=channel, destination=destination, wire=wire, rules=rules)
+        verdict = attributor.attribute(exc, stage=stage, channel=channel, destination=destination, wire=wire)
         return AttemptResult(number, started_at, _ms_since(started), wire, error=exc, verdict=verdict)
 
 
-def attribute(
-    exc: BaseException,
-    *,
-    stage: str,
-    channel: Channel,
-    destination: Destination | None,
-    rules: list[FaultRule],
-    wire: Wire | None = None,
-) -> Verdict:
-    adapter = destination.config.adapter if destination else ""
-    facts = facts_from_error(exc, stage=stage, adapter=adapter, channel=channel.name, wire=wire)
-    return decide(rules, facts)
+class Attributor:
+    """Names the party at fault for a failure, by the engine's fault rules.
+
+    The same failure repeats while a destination is down (every call an open breaker
+    refuses has the same facts), and trying some fifty rules costs more than the refusal
+    itself, so verdicts are remembered by their facts: rules are fixed once the engine runs,
+    and a verdict depends on nothing else.
+    """
+
+    MAX_REMEMBERED = 512
+
+    def __init__(self, rules: list[FaultRule]) -> None:
+        self.rules = sorted(rules, key=lambda rule: rule.priority)
+        self._verdicts: dict[tuple[object, ...], Verdict] = {}
+
+    def attribute(
+        self, exc: BaseException, *, stage: str, channel: Channel, destination: Destination | None,
+        wire: Wire | None = None,
+    ) -> Verdict:
+        adapter = destination.config.adapter if destination else ""
+        facts = facts_from_error(exc, stage=stage, adapter=adapter, channel=channel.name, wire=wire)
+        key = _facts_key(facts)
+        if key is None:
+            return decide(self.rules, facts)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            if len(self._verdicts) >= self.MAX_REMEMBERED:
+                self._verdicts.clear()
+            verdict = self._verdicts[key] = decide(self.rules, facts)
+        return verdict
+
+
+def _facts_key(facts: FailureFacts) -> tuple[object, ...] | None:
+    """The facts as a dictionary key, or None when a field holds something unhashable."""
+    key = (
+        facts.stage, facts.error_kind, facts.message, facts.http_status, facts.ack_code, facts.adapter,
+        facts.channel, tuple(facts.fields.items()),
+    )
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _ms_since(started: float) -> float:

@@ -18,7 +18,7 @@ import structlog
 from engine.attribution.rules import FaultRule
 from engine.business_keys import KeysOut, first_value
 from engine.channels import Channel, Destination
-from engine.delivery import AttemptResult, DeliveryRun, attempt_with_retries, attribute, utcnow
+from engine.delivery import AttemptResult, Attributor, DeliveryRun, attempt_with_retries, utcnow
 from engine.errors import DestinationUnavailable, InputError, OutcomeUnknownError, TransientError
 from engine.formats.registry import FormatRegistry
 from engine.ids import new_id
@@ -53,6 +53,9 @@ class Pipeline:
     metrics: EngineMetrics
     pm: pluggy.PluginManager
     wake_outbox: Callable[[], None] = lambda: None
+
+    def __post_init__(self) -> None:
+        self.attributor = Attributor(self.rules)
 
     # --- intake -------------------------------------------------------------------------
 
@@ -109,7 +112,7 @@ class Pipeline:
         self, channel: Channel, payload: Payload, exc: Exception, message_id: str, source: str,
         parent_id: str | None, started: float,
     ) -> Outcome:
-        verdict = attribute(exc, stage="validate", channel=channel, destination=None, rules=self.rules)
+        verdict = self.attributor.attribute(exc, stage="validate", channel=channel, destination=None)
         await self._store_rejected(channel, payload, message_id, source, parent_id, verdict, exc)
         self._log_finished(channel.name, "-", Status.FAILED, started, verdict, message_id)
         return Outcome(message_id, Status.FAILED, None, _error_body(verdict, exc, None))
@@ -169,7 +172,7 @@ class Pipeline:
         """A call safe to repeat, or one an open breaker refuses: nothing is written before
         it; the whole call is queued as one write after it, and nobody waits for the disk."""
         request = routed.requests[destination.name]
-        run = await attempt_with_retries(channel, destination, request, first_number=1, rules=self.rules)
+        run = await attempt_with_retries(channel, destination, request, first_number=1, attributor=self.attributor)
         last = run.last
         status = _sync_status(last)
         writes = self._attempt_writes(
@@ -186,7 +189,7 @@ class Pipeline:
         delivery_id: int, started: float,
     ) -> Outcome:
         request = routed.requests[destination.name]
-        run = await attempt_with_retries(channel, destination, request, first_number=1, rules=self.rules)
+        run = await attempt_with_retries(channel, destination, request, first_number=1, attributor=self.attributor)
         last = run.last
         status = _sync_status(last)
         # HIS gets the reply once the record is written; its commit follows with the next group
@@ -207,14 +210,14 @@ class Pipeline:
         try:
             request = claimed.transformed or destination.adapter.transform(_processed(channel, claimed))
         except Exception as exc:  # noqa: BLE001 - a request that cannot be built is dead, with a verdict
-            verdict = attribute(exc, stage="transform", channel=channel, destination=destination, rules=self.rules)
+            verdict = self.attributor.attribute(exc, stage="transform", channel=channel, destination=destination)
             await self._record_dead_on_transform(claimed, verdict, exc)
             self._log_finished(channel.name, destination.name, Status.DEAD, started, verdict)
             return Status.DEAD
         finally:
             structlog.contextvars.unbind_contextvars("message_id", "channel")
         run = await attempt_with_retries(
-            channel, destination, request, first_number=claimed.attempts + 1, rules=self.rules
+            channel, destination, request, first_number=claimed.attempts + 1, attributor=self.attributor
         )
         last = run.last
         if isinstance(last.error, DestinationUnavailable) and len(run.attempts) == 1:

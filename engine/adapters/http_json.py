@@ -19,7 +19,7 @@ from engine.config.model import SecretRef
 from engine.config.secrets import resolve
 from engine.message import Delivery, Payload
 from engine.transports import status_error
-from engine.transports.http import exchange, payload_of
+from engine.transports.http import exchange
 
 BODY_EXCERPT_CHARS = 500
 
@@ -70,26 +70,34 @@ class HttpJsonAdapter(Adapter):
         self.settings = config
         if config.idempotent is not None:
             self.idempotent = config.idempotent  # type: ignore[misc]  # instance overrides class
-        self._headers = dict(config.headers)
+        self._client = services.http_client(timeout=config.timeout, verify=config.verify)
+        # the request is built here once, as the client would build it for every call
+        # (its default headers, then ours), and only copied per call
+        self._url = httpx.URL(config.url)
+        self._headers = httpx.Headers(self._client.headers)
+        self._headers.update(config.headers)
         if config.bearer_token is not None:
             self._headers["Authorization"] = f"Bearer {resolve(config.bearer_token)}"
-        self._timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout or config.timeout)
-        self._client = services.http_client(timeout=config.timeout, verify=config.verify)
+        self._content_type_configured = any(name.lower() == "content-type" for name in config.headers)
+        timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout or config.timeout)
+        self._extensions = {"timeout": timeout.as_dict()}
 
     async def send(self, request: Payload, wire: Wire) -> Payload:
         """POST the body as is; 2xx returns the answer, 5xx/408/429 is transient, other
         statuses are a rejection carrying the status and the start of the answer."""
-        http_request = self._client.build_request(
-            self.settings.method,
-            self.settings.url,
-            content=request.body,
-            headers={"Content-Type": request.content_type, **self._headers},
-            timeout=self._timeout,
+        headers = self._headers.copy()
+        if not self._content_type_configured:
+            headers["Content-Type"] = request.content_type
+        http_request = httpx.Request(
+            self.settings.method, self._url, content=request.body, headers=headers,
+            extensions=dict(self._extensions),
         )
         response = await exchange(self._client, http_request, wire)
         if not response.is_success:
             raise status_error(response.status_code, excerpt=response.text[:BODY_EXCERPT_CHARS])
-        return payload_of(response)
+        answer = wire.current.response
+        assert answer is not None  # exchange recorded it
+        return answer
 
     async def check(self) -> None:
         """Nothing to probe without sending a message: a generic endpoint has no ping."""

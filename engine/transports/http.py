@@ -9,6 +9,7 @@ the engine closes them all at shutdown.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
 import structlog
@@ -37,6 +38,35 @@ def default_transport(verify: bool | str) -> httpx.AsyncBaseTransport:
     return EngineAiohttpTransport(verify=verify, limits=DEFAULT_LIMITS)
 
 
+class _NoCookies(httpx.Cookies):
+    """A jar that never takes a cookie from an answer."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class EngineHttpClient(httpx.AsyncClient):
+    """An `httpx.AsyncClient` that keeps no cookies.
+
+    One client is shared by every adapter with the same settings, so a session cookie one
+    destination set would go to others on the same host; an adapter that needs a session
+    sends its header itself. It also spares the cookie jar's parsing of every answer.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, value: object) -> None:
+        if value:
+            raise ValueError("the engine's HTTP clients keep no cookies; send a Cookie header")
+
+
 class HttpClients:
     """The engine's `AdapterServices.http_client`: one cached client per parameter set."""
 
@@ -51,7 +81,7 @@ class HttpClients:
         key = (timeout, base_url, verify)
         client = self._clients.get(key)
         if client is None or client.is_closed:
-            client = httpx.AsyncClient(
+            client = EngineHttpClient(
                 transport=self._transport_factory(verify),
                 timeout=timeout,
                 base_url=base_url,

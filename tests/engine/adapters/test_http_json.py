@@ -6,12 +6,14 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from starlette.types import Receive, Scope, Send
 
 from engine.adapters.base import Wire
 from engine.adapters.http_json import HttpJsonAdapter, HttpJsonConfig
 from engine.demo.upstream import Upstream
 from engine.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
 from engine.message import Payload
+from engine.serving import LocalServer
 from engine.transports.http import HttpClients
 
 
@@ -60,6 +62,36 @@ async def test_round_trip_records_the_wire(clients: HttpClients, upstream: Upstr
     assert sent.headers["content-type"] == "application/json"
     assert wire.current.status_code == 200
     assert upstream.received[0].path == "/lis/results"
+
+
+async def test_the_client_defaults_go_out_and_a_configured_content_type_wins(
+    clients: HttpClients, upstream: Upstream
+) -> None:
+    destination = adapter(clients, url=upstream.url, headers={"content-type": "application/fhir+json"})
+    await destination.send(REQUEST, Wire())
+    await destination.send(Payload(b"{}", "text/plain"), Wire())
+    for received in upstream.received:
+        assert received.headers["content-type"] == "application/fhir+json"
+        assert received.headers["user-agent"].startswith("python-httpx/")
+        assert received.headers["accept-encoding"]
+
+
+async def test_cookies_an_upstream_sets_are_not_sent_back(clients: HttpClients) -> None:
+    seen: list[str | None] = []
+
+    async def sets_a_cookie(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        seen.append(dict(scope["headers"]).get(b"cookie", b"").decode() or None)
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/json"), (b"set-cookie", b"session=abc; Path=/"),
+        ]})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async with LocalServer(sets_a_cookie) as server:
+        destination = adapter(clients, url=f"{server.url}/api")
+        await destination.send(REQUEST, Wire())
+        await destination.send(REQUEST, Wire())
+    assert seen == [None, None]
 
 
 async def test_bearer_token_is_read_from_the_environment_and_not_stored(

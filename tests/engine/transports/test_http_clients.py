@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from engine.adapters.base import Wire
 from engine.demo.upstream import Upstream
 from engine.errors import OutcomeUnknownError, TransientError
+from engine.serving import LocalServer
 from engine.transports.http import HttpClients, exchange
 
 
@@ -77,3 +79,22 @@ async def test_exchange_keeps_sent_when_the_outcome_is_unknown(clients: HttpClie
         await exchange(client, client.build_request("POST", upstream.url, content=b"x"), wire)
     assert wire.request_left
     assert wire.current.response is None
+
+
+async def test_shared_clients_keep_no_cookies(clients: HttpClients) -> None:
+    seen: list[bytes | None] = []
+
+    async def sets_a_cookie(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        seen.append(dict(scope["headers"]).get(b"cookie"))
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"set-cookie", b"session=abc; Path=/")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    client = clients.http_client(timeout=5)
+    async with LocalServer(sets_a_cookie) as server:
+        await client.get(f"{server.url}/login")
+        await client.get(f"{server.url}/next")
+    assert seen == [None, None]
+    assert len(client.cookies) == 0
+    with pytest.raises(ValueError, match="no cookies"):
+        client.cookies = {"session": "abc"}  # type: ignore[assignment]

@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import structlog
@@ -132,60 +133,44 @@ class PacsReportHttpSource(Source):
     async def stop(self) -> None:
         await self.server.stop()
 
-    # --- SOAP ---------------------------------------------------------------------------
+    # --- the two styles share one flow ------------------------------------------------------
 
     async def soap(self, request: Request) -> Response:
         if request.method == "GET":
             address = str(request.url.replace(query="", fragment=""))
             return Response(report_soap.service_wsdl(address), media_type=report_soap.CONTENT_TYPE)
-        body = await self._body(request)
-        if body is None:
-            return self._soap_refusal(AttachmentTooLarge(self._too_large(), field="body", party=self.settings.party),
-                                      None)
-        received = Payload(body, report_soap.CONTENT_TYPE)
-        try:
-            report, attachments = await _off_the_loop_if_large(body, functools.partial(
-                report_soap.read_report, body, max_attachment_bytes=self.settings.max_attachment_bytes,
-                party=self.settings.party,
-            ))
-        except InputError as exc:
-            return self._soap_refusal(exc, await self.intake.refuse(received, exc))
-        try:
-            receipt, error = await self._take(report, attachments, received, style="soap")
-        except EngineError as exc:
-            log.error("pacs report not stored", channel=self.binding.channel, error=str(exc))
-            return Response(report_soap.fault("Server", f"report not stored, send it again: {exc}"), 503,
-                            media_type=report_soap.CONTENT_TYPE)
-        if error is not None or not receipt.accepted:
-            return self._soap_refusal(error, receipt)
-        return Response(report_soap.accepted(receipt.message_id), media_type=report_soap.CONTENT_TYPE)
-
-    def _soap_refusal(self, error: InputError | None, receipt: Receipt | None) -> Response:
-        reason, field = _why(error, receipt)
-        body = report_soap.fault("Client", reason, field=field, message_id=receipt.message_id if receipt else None)
-        return Response(body, _status(error), media_type=report_soap.CONTENT_TYPE)
-
-    # --- REST ---------------------------------------------------------------------------
+        decode = functools.partial(
+            report_soap.read_report, max_attachment_bytes=self.settings.max_attachment_bytes, party=self.settings.party
+        )
+        return await self._receive(request, "soap", decode, _SOAP_ANSWERS)
 
     async def rest(self, request: Request) -> Response:
+        return await self._receive(request, "rest", self._rest_report, _REST_ANSWERS)
+
+    async def _receive(self, request: Request, style: str, decode: Decoder, answers: _Answers) -> Response:
+        """Read, decode (attachments out), check and store one report; answer in the style's words."""
         body = await self._body(request)
         if body is None:
-            return self._rest_refusal(AttachmentTooLarge(self._too_large(), field="body", party=self.settings.party),
-                                      None)
-        received = Payload(body, JSON)
+            too_large = AttachmentTooLarge(
+                f"request body over the limit of {self.settings.max_body_bytes} bytes", field="body",
+                party=self.settings.party,
+            )
+            return _refused(answers, too_large, None)
+        received = Payload(body, answers.content_type)
         try:
-            report, attachments = await _off_the_loop_if_large(body, functools.partial(self._rest_report, body))
-        except InputError as exc:
-            return self._rest_refusal(exc, await self.intake.refuse(received, exc))
-        try:
-            receipt, error = await self._take(report, attachments, received, style="rest")
+            try:
+                report, attachments = await _off_the_loop_if_large(body, functools.partial(decode, body))
+            except InputError as exc:
+                return _refused(answers, exc, await self.intake.refuse(received, exc))
+            message = Payload(json.dumps(report, ensure_ascii=False).encode(), JSON, {"x-pacs-report-style": style})
+            accession = str(report.get("accession_number") or "")
+            receipt, error = await self.intake.take(message, accession, attachments, received=received)
         except EngineError as exc:
             log.error("pacs report not stored", channel=self.binding.channel, error=str(exc))
-            return JSONResponse({"error": {"code": "not_stored", "reason": f"report not stored, send it again: {exc}"}},
-                                503)
+            return answers.unstored(f"report not stored, send it again: {exc}")
         if error is not None or not receipt.accepted:
-            return self._rest_refusal(error, receipt)
-        return JSONResponse({"message_id": receipt.message_id, "status": receipt.status}, 202)
+            return _refused(answers, error, receipt)
+        return answers.accepted(receipt.message_id, receipt.status)
 
     def _rest_report(self, body: bytes) -> tuple[dict[str, Any], list[InlineAttachment]]:
         party = self.settings.party
@@ -210,24 +195,6 @@ class PacsReportHttpSource(Source):
         report["attachments"] = [attachment.reference() for attachment in attachments]
         return report, attachments
 
-    def _rest_refusal(self, error: InputError | None, receipt: Receipt | None) -> Response:
-        reason, field = _why(error, receipt)
-        body: dict[str, Any] = {"code": "report_refused", "reason": reason, "party": self.settings.party}
-        if field:
-            body["field"] = field
-        if receipt is not None:
-            body["message_id"] = receipt.message_id
-        return JSONResponse({"error": body}, _status(error))
-
-    # --- shared -------------------------------------------------------------------------
-
-    async def _take(
-        self, report: dict[str, Any], attachments: list[InlineAttachment], received: Payload, *, style: str
-    ) -> tuple[Receipt, InputError | None]:
-        message = Payload(json.dumps(report, ensure_ascii=False).encode(), JSON, {"x-pacs-report-style": style})
-        accession = str(report.get("accession_number") or "")
-        return await self.intake.take(message, accession, attachments, received=received)
-
     async def _body(self, request: Request) -> bytes | None:
         """The body, or None once it is over `max_body_bytes` (not read further)."""
         declared = request.headers.get("content-length")
@@ -241,9 +208,6 @@ class PacsReportHttpSource(Source):
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _too_large(self) -> str:
-        return f"request body over the limit of {self.settings.max_body_bytes} bytes"
-
 
 T = TypeVar("T")
 
@@ -251,6 +215,49 @@ T = TypeVar("T")
 async def _off_the_loop_if_large(body: bytes, decode: Callable[[], T]) -> T:
     """Decoding megabytes of base64 takes tens of ms: not on the loop that serves every connection."""
     return await asyncio.to_thread(decode) if len(body) > THREAD_ABOVE_BYTES else decode()
+
+
+Decoder = Callable[[bytes], tuple[dict[str, Any], list[InlineAttachment]]]
+
+
+@dataclass(frozen=True)
+class _Answers:
+    """How one style answers: accepted (message id, status), refused (reason, field, message
+    id, HTTP status) and not stored (reason; the sender should try again)."""
+
+    content_type: str
+    accepted: Callable[[str, str], Response]
+    refused: Callable[[str, str | None, str | None, int], Response]
+    unstored: Callable[[str], Response]
+
+
+def _soap_response(body: bytes, status: int = 200) -> Response:
+    return Response(body, status, media_type=report_soap.CONTENT_TYPE)
+
+
+def _rest_refused(reason: str, field: str | None, message_id: str | None, status: int) -> Response:
+    error = {"code": "report_refused", "reason": reason, "field": field, "message_id": message_id}
+    return JSONResponse({"error": {key: value for key, value in error.items() if value is not None}}, status)
+
+
+_SOAP_ANSWERS = _Answers(
+    report_soap.CONTENT_TYPE,
+    accepted=lambda message_id, _status: _soap_response(report_soap.accepted(message_id)),
+    refused=lambda reason, field, message_id, status: _soap_response(
+        report_soap.fault("Client", reason, field=field, message_id=message_id), status),
+    unstored=lambda reason: _soap_response(report_soap.fault("Server", reason), 503),
+)
+_REST_ANSWERS = _Answers(
+    JSON,
+    accepted=lambda message_id, status: JSONResponse({"message_id": message_id, "status": status}, 202),
+    refused=_rest_refused,
+    unstored=lambda reason: JSONResponse({"error": {"code": "not_stored", "reason": reason}}, 503),
+)
+
+
+def _refused(answers: _Answers, error: InputError | None, receipt: Receipt | None) -> Response:
+    reason, field = _why(error, receipt)
+    return answers.refused(reason, field, receipt.message_id if receipt else None, _status(error))
 
 
 def _why(error: InputError | None, receipt: Receipt | None) -> tuple[str, str | None]:

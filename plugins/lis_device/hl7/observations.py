@@ -7,6 +7,8 @@ Devices disagree on where things go, so the places are data (`ObservationLayout`
   OBX-4. When the code is empty the layout's fallback field is used and a warning says so.
 - the specimen barcode: per order group (OBR and what follows it), the first non-empty
   of `specimen_paths`: SPM-2 (v2.5+), OBR-2 placer (Mindray, Wondfo), OBR-3 filler.
+- QC without OBX (Mindray): an ORU with no OBX whose OBR-20 holds a value is read as a QC
+  result from OBR fields, with a warning saying so; the specimen is `control/lot`.
 """
 
 from __future__ import annotations
@@ -85,8 +87,38 @@ def extract_observations(
         if result is not None:
             batch.results.append(result)
     if message.message_code == "ORU" and obx_number == 0:
-        batch.warnings.append("ORU without OBX segments: no results to extract")
+        qc_results = [result for group in groups if (result := _qc_in_obr(group.order, batch)) is not None]
+        if qc_results:
+            batch.warnings.append("ORU without OBX: QC results read from OBR-20/21 (Mindray QC layout)")
+            batch.results.extend(qc_results)
+        else:
+            batch.warnings.append("ORU without OBX segments: no results to extract")
     return batch
+
+
+def _qc_in_obr(obr: Segment | None, batch: ResultBatch) -> DeviceResult | None:
+    """Mindray sends QC results without OBX, in re-purposed OBR fields: OBR-3 test,
+    OBR-13 control, OBR-14 lot, OBR-15 expiry, OBR-17 level, OBR-18 mean, OBR-19 SD,
+    OBR-20 result, OBR-21 unit."""
+    if obr is None or not obr.value(20).strip():
+        return None
+    value = obr.value(20).strip()
+    control = {"control": 13, "lot": 14, "expires": 15, "level": 17, "target_mean": 18, "target_sd": 19}
+    extra = {name: obr.value(number).strip() for name, number in control.items()}
+    number = obr.value(1).strip() or "1"
+    return DeviceResult(
+        protocol="hl7",
+        source=f"OBR[{number}]-20",
+        test_code=obr.value(3).strip() or obr.value(4, component=1).strip(),
+        value=value,
+        numeric=parse_number(value),
+        units=obr.value(21).strip(),
+        observed_at=obr.value(8).strip() or obr.value(7).strip(),
+        specimen_barcode="/".join(part for part in (extra["control"], extra["lot"]) if part),
+        instrument=batch.instrument,
+        qc=True,
+        extra={key: text for key, text in extra.items() if text},
+    )
 
 
 def _observation(

@@ -75,9 +75,19 @@ def test_an_unmapped_code_is_refused_naming_the_code_and_the_table() -> None:
 
 
 def test_a_message_with_no_readable_result_is_refused_not_passed_on_empty() -> None:
-    qc_without_obx = shared_sample("hl7", "mindray_cl_oru_r01_qc_manual.mllp")
+    nothing = b"MSH|^~\\&|SYN||||20261122||ORU^R01|3|P|2.3.1\rOBR|1|BC-N009|GLU\r"
     with pytest.raises(NoResultsRead, match="ORU without OBX"):
-        ResultMapper(CODES).document(Payload(qc_without_obx, "application/hl7-v2"))
+        ResultMapper(CODES).document(Payload(nothing, "application/hl7-v2"))
+
+
+def test_mindray_qc_without_obx_is_read_from_its_obr_fields() -> None:
+    qc = shared_sample("hl7", "mindray_cl_oru_r01_qc_manual.mllp")
+    table = CodeTable.parse("test_code,lis_code\nAST,2002\n")
+    document = ResultMapper(table).document(Payload(qc, "application/hl7-v2"))
+    [result] = document["results"]
+    assert (result["lis_code"], result["value"], result["units"], result["qc"]) == ("2002", "0.137470", "nkat/L", True)
+    assert (result["specimen_barcode"], result["source"]) == ("QUAL2/2222", "OBR[1]-20")
+    assert document["warnings"] == ["ORU without OBX: QC results read from OBR-20/21 (Mindray QC layout)"]
 
 
 def test_comma_decimal_fixture_values_reach_the_lis_with_points() -> None:

@@ -13,7 +13,7 @@ from engine.adapters.memory import memory_peer, reset_memory_peers
 from engine.message import Payload
 from plugins.lis_device.simulator.cli import replay_hl7
 from tests.plugins.lis_device.lis_engine import start_engine, stored_raws
-from tests.plugins.lis_device.samples import FIXTURES
+from tests.plugins.lis_device.samples import FIXTURES, shared_sample
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -69,3 +69,14 @@ async def test_hl7_replay_into_the_mllp_listener(tmp_path: Path) -> None:
         await engine.stop()
     assert lines == ["message 1: AA"]
     assert raw.body == message
+
+
+async def test_hl7_replay_of_the_mindray_query_gets_qck_and_dsr(tmp_path: Path) -> None:
+    query = shared_sample("hl7", "mindray_cl_qry_q02_barcode_manual.mllp")
+    memory_peer("orders").reply = Payload.from_json({"orders": [{"specimen_id": "0019", "tests": ["1", "2", "5"]}]})
+    engine = await start_engine(tmp_path, "mllp_lis", host_query_timeout=2.0)
+    try:
+        lines = await replay_hl7(query, "127.0.0.1", engine.sources[0].port, timeout=5.0)  # type: ignore[attr-defined]
+    finally:
+        await engine.stop()
+    assert lines == ["message 1: QCK OK, 1 DSR"]

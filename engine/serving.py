@@ -52,7 +52,10 @@ class LocalServer:
     async def start(self) -> None:
         if self._server is not None:
             return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not the default 0: asyncio only sets TCP_NODELAY on connections whose
+        # socket names the protocol, and without it delayed ACK holds each small answer ~40 ms
+        # (uvicorn writes headers and body separately). uvloop sets it either way.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))

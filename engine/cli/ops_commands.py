@@ -7,7 +7,7 @@ import getpass
 import json
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -18,19 +18,20 @@ from engine.demo.runner import run_acts, use_demo_environment
 from engine.logging import configure_logging
 from engine.runtime import Engine
 
+T = TypeVar("T")
+
 if TYPE_CHECKING:
     from engine.cli import CliContext
     from engine.demo.acts import DemoAct
 
 
-def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
     """The daemon runs on uvloop (installed with uvicorn[standard]) where available."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 @click.command("run")
@@ -60,7 +61,7 @@ def demo(obj: CliContext, act_names: tuple[str, ...]) -> None:
         click.echo(f"demo: {name} was not set; using a demo value for this run")
     config = obj.config
     configure_logging(config.logging.model_copy(update={"level": "warning"}), json_lines=False)
-    ok = asyncio.run(_demo(obj, acts))
+    ok = run_event_loop(_demo(obj, acts))
     raise SystemExit(0 if ok else 1)
 
 

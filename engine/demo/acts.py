@@ -46,12 +46,13 @@ class DemoStage:
         return await self.http.get(f"{self.daemon.url}{path}", headers=self.operator_headers)
 
     def peer_address(self, channel: str, destination: int = 0) -> tuple[str, int]:
-        """Host and port a channel's destination calls (its config's `url`, or `host` and
-        `port`): where an act starts that peer's simulator, so the conf alone decides ports."""
+        """Host and port a channel's destination calls (its config's `url` or `base_url`, or
+        `host` and `port`): where an act starts that peer's simulator, so the conf alone decides ports."""
         config = self.daemon.engine.channel(channel).destinations[destination].adapter.config
         fields = config.model_dump()
-        if fields.get("url") is not None:
-            parsed = httpx.URL(str(fields["url"]))
+        url = fields.get("url") or fields.get("base_url")
+        if url is not None:
+            parsed = httpx.URL(str(url))
             return parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
         return str(fields["host"]), int(fields["port"])
 

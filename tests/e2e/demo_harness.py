@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.catalogue import Catalogue
 from engine.demo.acts import DemoAct
 from engine.demo.runner import demo_environment, run_acts
+from engine.plugin_manager import create_plugin_manager
 from tests.e2e.harness import running_daemon
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -44,7 +46,8 @@ def copy_example_conf(root: Path) -> Path:
 
 async def play(act: type[DemoAct], root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[bool, str]:
     """Run one act as `hisbridge demo --act NAME` would; returns its verdict and what it said."""
-    for name, value in demo_environment([act]).items():
+    every_act = Catalogue.build(create_plugin_manager()).demo_acts.values()
+    for name, value in demo_environment(list(every_act)).items():  # the conf names them all
         monkeypatch.setenv(name, value)
     lines: list[str] = []
     async with running_daemon(copy_example_conf(root)) as daemon:

@@ -7,6 +7,7 @@ attempt row, its stages and the delivery's new state together.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,7 @@ from engine.store.records import (
 from engine.store.store import MessageStore
 
 log = structlog.get_logger(__name__)
+_level_of_log = logging.getLogger(__name__)  # the stdlib logger behind `log`, whose level decides
 
 RELEASE_PAUSE = timedelta(seconds=1)
 UNKNOWN_DELIVERY = 0  # filled in by the store when the call is written (`record_call`)
@@ -343,6 +345,8 @@ class Pipeline:
         self, channel: str, destination: str, status: Status, started: float,
         verdict: Verdict | None, message_id: str | None = None,
     ) -> None:
+        if not _level_of_log.isEnabledFor(logging.INFO):
+            return  # nothing to build when the line would be dropped
         fields: dict[str, Any] = {"channel": channel, "destination": destination, "status": status.value,
                                   "ms": round((time.perf_counter() - started) * 1000, 1)}
         if message_id:

@@ -8,10 +8,21 @@ and an appointment both become an `ExamOrder` for the PACS.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from engine.errors import InputError
 from engine.message import Payload
@@ -27,12 +38,41 @@ from plugins.pacs.model import (
 )
 
 MAX_WORKLOAD_DAYS = 366
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}")
 
 M = TypeVar("M", bound=BaseModel)
 
 
+def _written(pattern: re.Pattern[str], parse: Callable[[str], Any], what: str) -> BeforeValidator:
+    """Dates and moments as the OpenAPI document writes them: pydantic alone would also read
+    `"0"` as 1 January 1970, and a space for the `T`."""
+
+    def read(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            if pattern.match(value):
+                return parse(value)
+        except ValueError:
+            pass
+        raise ValueError(f"must be written {what}")
+
+    return BeforeValidator(read)
+
+
+Day = Annotated[date, _written(_DAY, date.fromisoformat, "YYYY-MM-DD")]
+Moment = Annotated[
+    datetime, _written(_MOMENT, datetime.fromisoformat, "YYYY-MM-DDThh:mm:ss (local time, or with its offset)")
+]
+
+
 class ServiceModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ServicePatient(Patient):
+    birth_date: Day | None = None
 
 
 class ExamFields(ServiceModel):
@@ -41,7 +81,7 @@ class ExamFields(ServiceModel):
     requested_procedure_id: DicomId | None = None
     scheduled_step_id: DicomId | None = None
     placer_order_number: str | None = Field(None, max_length=32, description="HIS order (申请单) number")
-    patient: Patient
+    patient: ServicePatient
     visit_number: str | None = Field(None, max_length=32, description="outpatient/inpatient visit number")
     patient_class: str = Field("O", pattern=r"^[OIE]$", description="O outpatient, I inpatient, E emergency")
     procedure: Procedure
@@ -59,7 +99,7 @@ class Registration(ExamFields):
     """登记: the patient is registered for an exam (at the RIS desk, or by HIS on arrival)."""
 
     accession_number: DicomId
-    registered_at: datetime = Field(description="when the patient was registered; the exam is due from then")
+    registered_at: Moment = Field(description="when the patient was registered; the exam is due from then")
     station_ae: str | None = Field(None, min_length=1, max_length=16, description="device (AE title), when known")
     room: str | None = Field(None, min_length=1, max_length=32, description="exam room, when known")
 
@@ -73,7 +113,7 @@ class Registration(ExamFields):
 class Booking(ExamFields):
     """An appointment's exam and its slot; the device (`station_ae`) or the room, or both."""
 
-    scheduled_at: datetime = Field(description="start of the booked slot")
+    scheduled_at: Moment = Field(description="start of the booked slot")
     duration_minutes: int = Field(15, ge=1, le=480, description="length of the booked slot")
     station_ae: str = Field("", max_length=16, description="the device booked (its DICOM AE title)")
     room: str = Field("", max_length=32, description="the exam room booked")
@@ -131,8 +171,8 @@ class WorkloadQuery(ServiceModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    first_day: date = Field(alias="from", description="first day counted")
-    last_day: date = Field(alias="to", description="last day counted (included)")
+    first_day: Day = Field(alias="from", description="first day counted")
+    last_day: Day = Field(alias="to", description="last day counted (included)")
     modality: str | None = Field(None, pattern=r"^[A-Z]{2,4}$", description="count only this modality")
 
     @field_validator("last_day")

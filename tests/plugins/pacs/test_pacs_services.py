@@ -180,6 +180,9 @@ async def test_a_registration_becomes_an_order_at_the_pacs(
         ({k: v for k, v in registration("ACC7004").items() if k != "procedure"}, 422, "procedure", "required"),
         (registration("ACC7005", ward="8F"), 422, "ward", "not permitted"),
         (registration("ACC7006", registered_at=-34), 422, "registered_at", "datetime"),  # found by schemathesis
+        (registration("ACC7007", registered_at="0"), 422, "registered_at", "YYYY-MM-DDThh:mm:ss"),  # and this
+        (registration("ACC7008", patient={"id": "P-TEST-0001", "name": "测试患者甲", "birth_date": "0"}), 422,
+         "patient.birth_date", "YYYY-MM-DD"),
         ("not json at all", 400, "body", "JSON"),
     ],
 )

@@ -235,16 +235,25 @@ class SharedBreakerStates:
             await asyncio.sleep(self.settings.reconnect_seconds)
 
     async def _listen(self, pubsub: PubSub) -> None:
-        """Apply published changes until Redis fails; re-read everything now and then."""
+        """Apply published changes until Redis fails; re-read everything now and then.
+
+        Once a command failed (`_lost`), nothing more is applied, even when this connection
+        still delivers: the breakers decide locally until `_catch_up` reconciles them.
+        """
         loop = asyncio.get_running_loop()
         resync_at = loop.time() + self.settings.resync_seconds
-        while not self._lost.is_set():
+        while True:
             wait = max(0.0, min(resync_at - loop.time(), self.settings.resync_seconds))
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
+            if self._lost.is_set():
+                return
             if message is not None:
                 self._deliver(message["data"])
             if loop.time() >= resync_at:
-                for name, view in await self._read_all():
+                views = await self._read_all()
+                if self._lost.is_set():
+                    return
+                for name, view in views:
                     self._followers[name].follow(view)
                 resync_at = loop.time() + self.settings.resync_seconds
 

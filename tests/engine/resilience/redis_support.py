@@ -46,7 +46,7 @@ def with_address(url: str, host: str, port: int) -> str:
 
 class TcpRelay:
     """Forwards 127.0.0.1:<port> to a target; `stop()` refuses and cuts connections,
-    `start()` listens again on the same port."""
+    `start()` listens again on the same port, `pause()` holds everything back."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -54,6 +54,15 @@ class TcpRelay:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._pumps: set[asyncio.Task[None]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def pause(self) -> None:
+        """Keep connections open but pass nothing on: a Redis that hangs."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
@@ -88,10 +97,10 @@ class TcpRelay:
                 await writer.wait_closed()
         self._pumps.difference_update(pumps)
 
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except OSError:

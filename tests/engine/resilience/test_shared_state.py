@@ -47,9 +47,8 @@ StartNode = Callable[..., Awaitable[Node]]
 
 
 @pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
-    url = redis_url_or_skip()
-    yield url
+def redis_url() -> str:
+    return redis_url_or_skip()
 
 
 @pytest.fixture
@@ -59,23 +58,23 @@ async def start_node(redis_url: str) -> AsyncIterator[StartNode]:
 
     async def start(
         *, url: str = redis_url, fail_max: int = 3, reset_timeout: float = 0.2, lease: float = 5.0,
-        reconnect: float = 0.05,
+        reconnect: float = 0.05, timeout: float = 0.5,
     ) -> Node:
-        node = Node(BreakerBoard({"centre": BreakerSettings(fail_max=fail_max, reset_timeout=reset_timeout)}))
+        transitions: list[Transition] = []
 
         async def record(name: str, old: str, new: str, reason: str) -> None:
-            node.transitions.append((old, new))
+            transitions.append((old, new))
 
-        node.board = BreakerBoard(
+        board = BreakerBoard(
             {"centre": BreakerSettings(fail_max=fail_max, reset_timeout=reset_timeout)}, on_transition=record
         )
+        boards.append(board)
         settings = SharedBreakerState(
             url=url, key_prefix=prefix, probe_lease_seconds=lease, resync_seconds=0.5,
-            timeout_seconds=0.5, reconnect_seconds=reconnect,
+            timeout_seconds=timeout, reconnect_seconds=reconnect,
         )
-        boards.append(node.board)
-        await node.board.share(settings, url)
-        return node
+        await board.share(settings, url)
+        return Node(board, transitions)
 
     yield start
     for board in boards:
@@ -301,5 +300,31 @@ async def test_a_node_cut_off_while_the_cluster_was_open_follows_the_close_it_mi
         assert reread.state == "closed"
         await a.board.flush()
         assert a.transitions == []
+    finally:
+        await relay.stop()
+
+
+async def test_a_redis_that_stops_answering_costs_one_timeout_then_the_node_goes_local(
+    start_node: StartNode, redis_url: str
+) -> None:
+    target = urlsplit(redis_url)
+    relay = TcpRelay(target.hostname or "127.0.0.1", target.port or 6379)
+    await relay.start()
+    try:
+        a = await start_node(url=with_address(redis_url, "127.0.0.1", relay.port), fail_max=2, timeout=0.2)
+        assert a.shared_healthy
+
+        relay.pause()  # connections stay open, nothing comes back
+        await fail(a.breaker, 1)  # its report times out: counted locally instead
+        assert not a.shared_healthy
+        await fail(a.breaker, 1)
+        assert a.breaker.state == "open"
+        await a.board.flush()
+        assert a.transitions == [("closed", "open")]
+
+        relay.resume()
+        await until(lambda: a.shared_healthy)
+        assert a.board.shared is not None
+        assert (await a.board.shared.read("centre")).state == "open"  # its own open, now shared
     finally:
         await relay.stop()

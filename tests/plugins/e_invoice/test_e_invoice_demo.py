@@ -6,19 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.plugin_manager import create_plugin_manager
 from plugins.e_invoice.demo_act import EInvoiceAct
 from tests.e2e.demo_harness import play
-
-
-@pytest.fixture(autouse=True)
-def every_acts_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The example conf holds every plugin's channels, but play() sets only its own act's
-    demo secrets: the others' must be there for the daemon to start."""
-    for acts in create_plugin_manager().hook.hisbridge_register_demo_acts():
-        for act in acts:
-            for name, value in act.environment.items():
-                monkeypatch.setenv(name, value)
 
 
 async def test_the_e_invoice_act_issues_every_invoice_once_through_an_outage(

@@ -7,18 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.plugin_manager import create_plugin_manager
 from plugins.lis_device.demo_act import LabAnalysersAct
 from tests.e2e.demo_harness import play
-
-
-@pytest.fixture(autouse=True)
-def every_acts_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The example conf holds every plugin's channels; play() sets only this act's secrets."""
-    for acts in create_plugin_manager().hook.hisbridge_register_demo_acts():
-        for act in acts:
-            for name, value in act.environment.items():
-                monkeypatch.setenv(name, value)
 
 
 async def test_the_lab_act_tells_its_story_and_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

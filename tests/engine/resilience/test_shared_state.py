@@ -198,7 +198,7 @@ async def test_a_success_on_any_node_resets_the_shared_count(start_node: StartNo
 async def test_a_probe_whose_node_went_silent_is_taken_over_and_its_late_outcome_ignored(
     start_node: StartNode,
 ) -> None:
-    a, b = await start_node(fail_max=1, lease=0.3), await start_node(fail_max=1, lease=0.3)
+    a, b = await start_node(fail_max=1, lease=0.5), await start_node(fail_max=1, lease=0.5)
     await fail(a.breaker, 1)
     await until(lambda: a.breaker.available)
     answer = asyncio.Event()

@@ -8,7 +8,7 @@ from typing import Mapping
 
 from engine.adapters.base import Adapter, AdapterServices
 from engine.catalogue import Catalogue
-from engine.config.loader import adapter_config
+from engine.config.loader import adapter_config, processor_config
 from engine.config.model import ChannelConfig, DestinationConfig
 from engine.message import Delivery, Payload
 from engine.processors import Processor
@@ -62,7 +62,7 @@ def build_channels(
     channels: dict[str, Channel] = {}
     for name, config in configs.items():
         processors = [
-            catalogue.processors[spec.name](catalogue.processors[spec.name].Config.model_validate(spec.config))
+            catalogue.processors[spec.name](processor_config(catalogue, spec, base_dir))
             for spec in config.processors
         ]
         destinations = []

@@ -17,6 +17,7 @@ import structlog
 from engine.attribution.rules import FaultRule
 from engine.catalogue import Catalogue
 from engine.channels import Channel, breaker_key, build_channels, destinations_by_name
+from engine.config.loader import source_config
 from engine.config.model import BreakerSettings, EngineConfig
 from engine.delivery import utcnow
 from engine.formats.registry import FormatRegistry
@@ -202,7 +203,7 @@ class Engine:
                 call=partial(self.pipeline.call, channel, source=spec.kind),
                 refuse=partial(self.pipeline.refuse, channel, source=spec.kind),
             )
-            source = source_cls(source_cls.Config.model_validate(spec.config), binding)
+            source = source_cls(source_config(self.catalogue, channel.config, self.base_dir), binding)
             await source.start()
             self.sources.append(source)
 

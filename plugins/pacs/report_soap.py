@@ -11,19 +11,16 @@ take is answered with a SOAP fault (`soap:Client`) whose `detail` names the fiel
 from __future__ import annotations
 
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
-
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
 
 from engine.errors import InputError
 from plugins.pacs.attachments import InlineAttachment, decode_base64, mime_type
+from plugins.pacs.soap_envelope import CONTENT_TYPE, EnvelopeError, envelope, local_name, request_element
+from plugins.pacs.soap_envelope import fault as soap_fault
 
 NAMESPACE = "urn:hisbridge:pacs:exam-report:1"
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 OPERATION = "SubmitExamReport"
-CONTENT_TYPE = "text/xml; charset=utf-8"
 
 REPORT_FIELDS: tuple[tuple[str, str, bool], ...] = (
     # (element, xsd type, required); attachments follow as `attachment` elements
@@ -114,18 +111,18 @@ def read_report(body: bytes, *, max_attachment_bytes: int, party: str) -> tuple[
     """The report of a `SubmitExamReport` envelope as report-model JSON (attachments as
     references), and the attachments' bytes to store; `InputError` for what cannot be used."""
     try:
-        root = SafeET.fromstring(body)
-    except (ParseError, DefusedXmlException) as exc:
-        raise InputError(f"request is not well-formed XML: {exc}", field="Envelope", party=party) from exc
-    content = root.find(f"{{{SOAP_ENV}}}Body")
-    request = next(iter(content), None) if content is not None else None
-    if request is None or _local(request.tag) != f"{OPERATION}Request":
-        found = _local(request.tag) if request is not None else "nothing"
-        raise InputError(f"expected {OPERATION}Request in the SOAP Body, got {found}", field="Body", party=party)
+        request = request_element(body)
+    except EnvelopeError as exc:
+        raise InputError(str(exc), field="Envelope", party=party) from exc
+    if local_name(request.tag) != f"{OPERATION}Request":
+        raise InputError(f"expected {OPERATION}Request in the SOAP Body, got {local_name(request.tag)}",
+                         field="Body", party=party)
     report = request.find(f"{{{NAMESPACE}}}report")
     if report is None:
         raise InputError("report is required", field="report", party=party)
-    fields = {_local(child.tag): (child.text or "").strip() for child in report if _local(child.tag) != "attachment"}
+    fields = {
+        local_name(child.tag): (child.text or "").strip() for child in report if local_name(child.tag) != "attachment"
+    }
     attachments = [
         _attachment(element, f"report.attachment[{index}]", max_attachment_bytes, party)
         for index, element in enumerate(report.findall(f"{{{NAMESPACE}}}attachment"), start=1)
@@ -171,13 +168,6 @@ def _report_json(fields: dict[str, str], attachments: list[InlineAttachment]) ->
     return {name: value for name, value in report.items() if value is not None}
 
 
-def envelope(body: str) -> bytes:
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<soap:Envelope xmlns:soap="{SOAP_ENV}">'
-        f"<soap:Body>{body}</soap:Body></soap:Envelope>"
-    ).encode()
-
-
 def accepted(message_id: str) -> bytes:
     return envelope(
         f'<{OPERATION}Response xmlns="{NAMESPACE}"><result><resultCode>0</resultCode>'
@@ -187,18 +177,11 @@ def accepted(message_id: str) -> bytes:
 
 
 def fault(code: str, text: str, *, field: str | None = None, message_id: str | None = None) -> bytes:
+    """A fault naming, in its detail, the field at fault and the message the refusal is stored as."""
     detail = "".join(
         f"<{name}>{escape(value)}</{name}>" for name, value in (("field", field), ("messageId", message_id)) if value
     )
-    return envelope(
-        f"<soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{escape(text)}</faultstring>"
-        + (f'<detail><reportError xmlns="{NAMESPACE}">{detail}</reportError></detail>' if detail else "")
-        + "</soap:Fault>"
-    )
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
+    return soap_fault(code, text, detail=f'<reportError xmlns="{NAMESPACE}">{detail}</reportError>' if detail else "")
 
 
 __all__ = ["CONTENT_TYPE", "NAMESPACE", "OPERATION", "accepted", "fault", "read_report", "service_wsdl"]

@@ -3,47 +3,25 @@
 from __future__ import annotations
 
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
-
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
 
 from plugins.pacs.simulator.state import Exam, OrderRefused, PacsState
 from plugins.pacs.simulator.wsdl import NAMESPACE, OPERATIONS
-
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-CONTENT_TYPE = "text/xml; charset=utf-8"
+from plugins.pacs.soap_envelope import CONTENT_TYPE, EnvelopeError, envelope, fault, local_name, request_element
 
 
 class SoapRequestError(Exception):
     """The request is not a usable envelope: answered as a Client fault."""
 
 
-def envelope(body: str) -> bytes:
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<soap:Envelope xmlns:soap="{SOAP_ENV}">'
-        f"<soap:Body>{body}</soap:Body></soap:Envelope>"
-    ).encode()
-
-
-def fault(code: str, text: str) -> bytes:
-    return envelope(
-        f"<soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{escape(text)}</faultstring></soap:Fault>"
-    )
-
-
 def read_request(body: bytes) -> tuple[str, dict[str, Any]]:
     """(operation, fields) of a request envelope; `order` children come as a nested dict."""
     try:
-        root = SafeET.fromstring(body)
-    except (ParseError, DefusedXmlException) as exc:
-        raise SoapRequestError(f"request is not well-formed XML: {exc}") from exc
-    content = root.find(f"{{{SOAP_ENV}}}Body")
-    request = next(iter(content), None) if content is not None else None
-    if request is None:
-        raise SoapRequestError("no SOAP Body content")
-    name = _local(request.tag).removesuffix("Request")
+        request = request_element(body)
+    except EnvelopeError as exc:
+        raise SoapRequestError(str(exc)) from exc
+    name = local_name(request.tag).removesuffix("Request")
     if name not in OPERATIONS:
         raise SoapRequestError(f"unknown operation {name}")
     return name, _fields(request)
@@ -88,9 +66,8 @@ def _apply(state: PacsState, operation: str, fields: dict[str, Any]) -> Exam:
 def _fields(element: Element) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for child in element:
-        fields[_local(child.tag)] = _fields(child) if len(child) else (child.text or "")
+        fields[local_name(child.tag)] = _fields(child) if len(child) else (child.text or "")
     return fields
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
+__all__ = ["CONTENT_TYPE", "SoapRequestError", "answer", "fault", "read_request", "result"]

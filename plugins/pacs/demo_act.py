@@ -26,9 +26,7 @@ from plugins.pacs.worklist_adapter import PacsWorklistAdapter
 
 ORDERS = "pacs_exam_orders"
 REPORTS = "pacs_reports"
-REPORTS_HL7 = "pacs_reports_hl7"
 SECONDS = 15
-PDF = SAMPLE_PDF
 
 
 def exam_order(accession: str) -> dict[str, Any]:
@@ -90,8 +88,8 @@ async def _exam(stage: DemoStage, pacs: PacsServer, his: Upstream) -> bool:
     sender = ReportSender(mllp=(oru_source.config.host, oru_source.port), http_url=report_service.url)
     try:
         exam = pacs.simulator.state.exams.get(accession) or Exam(accession, "unknown", {}, "")
-        sent = await sender.send(exam, ReportWriting("颅内未见明显异常密度影。", "头颅CT平扫未见明显异常。", PDF),
-                                 style="soap")
+        writing = ReportWriting("颅内未见明显异常密度影。", "头颅CT平扫未见明显异常。", SAMPLE_PDF)
+        sent = await sender.send(exam, writing, style="soap")
         say(f"   engine answered: {sent.answer}")
         reached = await stage.wait_for(lambda: bool(his.accepted_bodies()), SECONDS)
         delivered = json.loads(his.accepted_bodies()[0]) if reached else {}
@@ -141,11 +139,11 @@ async def _pdf_by_reference(stage: DemoStage, accession: str, attachments: list[
     if not views:
         return False
     answer = await stage.get(f"/api/v1/messages/{views[0].id}/blobs/{ref}")
-    same = answer.status_code == 200 and answer.content == PDF
-    stored = base64.b64encode(PDF) in b"".join(
+    same = answer.status_code == 200 and answer.content == SAMPLE_PDF
+    stored = base64.b64encode(SAMPLE_PDF) in b"".join(
         stage_row["body"] or b"" for stage_row in (await stage.daemon.engine.store.get_message(
             views[0].id, with_stages=True) or views[0]).stages)
-    stage.say(f"   the PDF ({len(PDF)} bytes) is stored once as {ref[:24]}…; an operator reads it with "
+    stage.say(f"   the PDF ({len(SAMPLE_PDF)} bytes) is stored once as {ref[:24]}…; an operator reads it with "
               f"GET /api/v1/messages/{views[0].id}/blobs/{ref[:20]}… ({'same bytes' if same else 'NOT the same'}); "
               f"the message's stages {'still hold a copy' if stored else 'hold only the reference'}")
     return same and not stored

@@ -21,7 +21,6 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from engine.errors import InputError
@@ -127,11 +126,12 @@ class Booking(ExamFields):
         }
     )
 
-    @model_validator(mode="after")
-    def _names_device_or_room(self) -> Booking:
-        if not (self.station_ae or self.room):
-            raise ValueError("an appointment needs the device (station_ae) or the room")
-        return self
+    def unplaced(self) -> InputError | None:
+        """The refusal of a booking that names neither its device nor its room (a rule across
+        fields: the schema's `anyOf` states it, pydantic cannot name one field for it)."""
+        if self.station_ae or self.room:
+            return None
+        return InputError("an appointment needs the device (station_ae) or the room", field="station_ae")
 
     def to_order(self, action: OrderAction, accession: str) -> ExamOrder:
         return self.order(

@@ -80,11 +80,12 @@ class AppointmentProcessor(ExamOrderProcessor):
     operations: ClassVar[frozenset[str]] = frozenset({"book", "reschedule", "cancel"})
 
     def schedule(self, operation: str, payload: Payload) -> ExamOrder:
-        if operation == "book":
-            appointment = parse_body(Appointment, payload)
-            return appointment.to_order(OrderAction.NEW, appointment.accession_number)
-        accession = _path_accession(payload)
-        return parse_body(Booking, payload).to_order(OrderAction.CHANGE, accession)
+        booking: Booking = parse_body(Appointment if operation == "book" else Booking, payload)
+        if (refusal := booking.unplaced()) is not None:
+            raise refusal
+        if isinstance(booking, Appointment):
+            return booking.to_order(OrderAction.NEW, booking.accession_number)
+        return booking.to_order(OrderAction.CHANGE, _path_accession(payload))
 
 
 def _path_accession(payload: Payload) -> str:

@@ -232,9 +232,9 @@ async def test_an_appointment_is_booked_moved_and_cancelled_on_its_device(
 async def test_an_appointment_needs_its_device_or_room(daemon: Daemon, client: httpx.AsyncClient) -> None:
     nowhere = appointment("ACC7011", station_ae="")
     response = await client.post(f"{daemon.url}{API}/appointments", json=nowhere, headers=his())
-    assert response.status_code == 400, response.text
+    assert response.status_code == 422, response.text
     error = response.json()["error"]
-    assert error["party"] == "his" and "station_ae" in error["reason"] and "room" in error["reason"]
+    assert (error["party"], error["field"]) == ("his", "station_ae") and "room" in error["reason"]
 
     bad_path = await client.delete(f"{daemon.url}{API}/appointments/ACC%207011", headers=his())
     assert bad_path.status_code == 422

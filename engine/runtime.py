@@ -7,7 +7,7 @@ goes through `Engine`, so storage, breakers and attribution always apply.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -222,13 +222,18 @@ class Engine:
                 elif status.name not in persisted and status.state == "suspended":
                     self.breakers.resume(status.name)
 
+    async def prune(self, *, older_than: datetime) -> tuple[int, int]:
+        """Delete finished messages received before `older_than`, then the attachments
+        (blobs) no remaining message names; returns both counts."""
+        messages = await self.store.prune(older_than=older_than)
+        if messages:
+            log.info("pruned finished messages", count=messages, older_than=older_than.isoformat())
+        return messages, await self.store.prune_blobs(older_than=older_than)
+
     async def _prune_periodically(self) -> None:
         while True:
-            cutoff = utcnow() - timedelta(days=self.config.store.retention_days)
             try:
-                pruned = await self.store.prune(older_than=cutoff)
-                if pruned:
-                    log.info("pruned finished messages", count=pruned, older_than=cutoff.isoformat())
+                await self.prune(older_than=utcnow() - timedelta(days=self.config.store.retention_days))
             except Exception:  # pruning is housekeeping; try again next round
                 log.exception("pruning failed")
             await asyncio.sleep(PRUNE_EVERY_SECONDS)

@@ -8,18 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.plugin_manager import create_plugin_manager
 from plugins.pacs.demo_act import ExamAct
 from tests.e2e.demo_harness import play
-
-
-@pytest.fixture(autouse=True)
-def every_acts_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The example conf holds every plugin's channels; their acts' demo secrets must be set too."""
-    for acts in create_plugin_manager().hook.hisbridge_register_demo_acts():
-        for act in acts:
-            for name, value in act.environment.items():
-                monkeypatch.setenv(name, value)
 
 
 async def test_an_exam_from_order_to_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
